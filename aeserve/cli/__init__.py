@@ -1,0 +1,78 @@
+"""The ``aeserve`` command line: each verb is a thin shell over a library call.
+
+Each verb lives in its own module in this package and registers itself on ``cli``;
+modules are imported lazily by name so ``aeserve generate`` never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ..errors import AeserveError
+
+# verb -> module in aeserve.cli that defines a click command named ``command``
+VERBS = {
+    "train": "train",
+    "export": "export",
+    "regenerate": "export",
+    "models": "models",
+    "generate": "client_verbs",
+    "interpolate": "client_verbs",
+    "denoise": "client_verbs",
+    "compress": "client_verbs",
+    "decompress": "client_verbs",
+    "score": "client_verbs",
+    "latent-plot": "client_verbs",
+    "serve": "serve",
+    "eval": "eval",
+    "bench": "bench",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a verb's module only when that verb is used (or listed in --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(v for v in VERBS if self._load(v) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    def _load(self, name: str) -> click.Command | None:
+        module = VERBS.get(name)
+        if module is None:
+            return None
+        try:
+            mod = importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as e:
+            if e.name and e.name.startswith(f"{__name__}."):
+                return None  # verb not built yet
+            raise
+        return getattr(mod, "COMMANDS", {}).get(name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="aeserve")
+def cli() -> None:
+    """aeserve: train autoencoders, export them to ONNX/Triton, and serve them."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: aeserve errors become one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except AeserveError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)

@@ -1,0 +1,97 @@
+"""The one exception hierarchy of aeserve.
+
+Every error a user can cause is one of these, with a message that says what was
+wrong and what was expected::
+
+    try:
+        client.generate(n=0)
+    except aeserve.InputError as e:
+        print(e)   # "n must be a positive integer, got 0"
+
+``AeserveError`` is the root; catch it to catch everything aeserve raises on purpose.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AeserveError",
+    "InputError",
+    "ConfigError",
+    "DataError",
+    "CheckpointError",
+    "CardError",
+    "ExportError",
+    "ParityError",
+    "RepositoryError",
+    "ModelNotFoundError",
+    "ServerError",
+    "ServerUnavailableError",
+    "ModelNotReadyError",
+    "TimeoutError",
+    "InferenceError",
+    "PayloadError",
+]
+
+
+class AeserveError(Exception):
+    """Root of every error aeserve raises on purpose."""
+
+
+class InputError(AeserveError, ValueError):
+    """An argument or array was wrong: shape, dtype, range, NaN/Inf, empty, n <= 0..."""
+
+
+class ConfigError(AeserveError, ValueError):
+    """An unknown family, architecture, dataset, method or an invalid hyper-parameter."""
+
+
+class DataError(AeserveError):
+    """A dataset is missing, unreadable, or has the wrong shape or dtype."""
+
+
+class CheckpointError(AeserveError):
+    """A checkpoint is missing, truncated, tampered with, or from another format version."""
+
+
+class CardError(AeserveError):
+    """A model card is missing keys or carries values this version does not understand."""
+
+
+class ExportError(AeserveError):
+    """ONNX export failed or the model repository could not be written."""
+
+
+class ParityError(ExportError):
+    """ONNX Runtime and torch disagree beyond tolerance, or the batch axis is not dynamic."""
+
+
+class RepositoryError(AeserveError):
+    """A model repository is missing, not a directory, or malformed."""
+
+
+class ModelNotFoundError(AeserveError, LookupError):
+    """The requested model is not in the repository or on the server."""
+
+
+class ServerError(AeserveError):
+    """Talking to a Triton server failed."""
+
+
+class ServerUnavailableError(ServerError):
+    """The server cannot be reached or is not ready."""
+
+
+class ModelNotReadyError(ServerError):
+    """The server is up but the model is not loaded/ready."""
+
+
+class TimeoutError(ServerError):  # noqa: A001 - deliberately aeserve.TimeoutError
+    """A request did not complete within its timeout."""
+
+
+class InferenceError(AeserveError):
+    """The runtime failed to run a model on valid input."""
+
+
+class PayloadError(AeserveError, ValueError):
+    """A compressed payload is corrupt, truncated, foreign, or for another model."""

@@ -1,0 +1,83 @@
+"""The autoencoder base class and the family registry.
+
+A family is one small module in this package with one ``@register``-ed subclass of
+``Autoencoder``; it states its name, its hyper-parameter defaults, and overrides
+``corrupt`` (what the encoder sees in training), ``code`` (the latent used in
+training) or ``penalty`` (the regulariser). Everything else (building the
+networks, the reconstruction loss, checkpointing, export) is shared.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..card import ModelCard
+from ..errors import ConfigError
+from .arch import build_networks
+
+REGISTRY: dict[str, type["Autoencoder"]] = {}
+
+
+def register(cls: type["Autoencoder"]) -> type["Autoencoder"]:
+    """Class decorator: make a family available by its ``family`` name."""
+    REGISTRY[cls.family] = cls
+    return cls
+
+
+class Autoencoder(nn.Module):
+    """An encoder/decoder pair plus its training objective.
+
+    ``model.encoder`` and ``model.decoder`` are independent modules (exported as
+    two ONNX graphs). ``model.loss(x)`` returns ``(loss, parts)`` where ``loss`` is
+    the batch mean of the per-sample objective and ``parts`` holds its named
+    components (batch means, detached) for logging.
+    """
+
+    family: ClassVar[str] = ""
+    n_heads: ClassVar[int] = 1
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, card: ModelCard):
+        super().__init__()
+        self.hparams = {**self.defaults, **card.hparams}
+        unknown_sigma = self.hparams.get("sigma", 0.1)
+        if float(unknown_sigma) <= 0:
+            raise ConfigError(f"sigma must be > 0, got {unknown_sigma}")
+        self.card = card.with_extra(hparams=self.hparams)
+        self.encoder, self.decoder = build_networks(card.arch, card.input_shape, card.latent_dim,
+                                                    self.n_heads, self.hparams)
+
+    # ---- overridable pieces ----------------------------------------------------------
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """What the encoder sees during training (the DAE corrupts; others don't)."""
+        return x
+
+    def code(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Latent used to reconstruct ``x`` plus per-sample penalty terms."""
+        return self.encoder(x), {}
+
+    # ---- shared ----------------------------------------------------------------------
+    def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Per-sample negative log-likelihood (nats, up to a constant for gaussian)."""
+        if self.card.likelihood == "bernoulli":
+            nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        else:
+            sigma = float(self.hparams.get("sigma", 0.1))
+            nll = 0.5 * ((torch.sigmoid(logits) - x) / sigma) ** 2
+        return nll.flatten(1).sum(1)
+
+    def loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        z, penalties = self.code(self.corrupt(x))
+        recon = self.recon_nll(self.decoder.logits(z), x)
+        total = recon + sum(penalties.values(), torch.zeros_like(recon))
+        parts = {"recon": recon.mean().item(), **{k: v.mean().item() for k, v in penalties.items()}}
+        return total.mean(), parts
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Deterministic reconstruction in eval mode (VAE: decode the posterior mean)."""
+        z = self.encoder(x)
+        return self.decoder(z[0] if isinstance(z, tuple) else z)

@@ -1,0 +1,43 @@
+"""Denoising autoencoder: the encoder sees a corrupted input, the loss targets the clean one.
+
+``noise="gaussian"`` adds N(0, level^2) and clips to [0, 1]; ``noise="masking"`` zeroes
+each input value with probability ``level``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from .base import Autoencoder, register
+
+NOISES = ("gaussian", "masking")
+
+
+def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Corrupt ``x`` in [0, 1] with gaussian (std ``level``, clipped) or masking (drop prob ``level``) noise."""
+    if noise == "gaussian":
+        return (x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)).clamp(0.0, 1.0)
+    if noise == "masking":
+        keep = torch.rand(x.shape, generator=generator, dtype=x.dtype, device=x.device) >= level
+        return x * keep
+    raise ConfigError(f"unknown noise {noise!r}; expected one of {', '.join(NOISES)}")
+
+
+@register
+class DAE(Autoencoder):
+    family = "dae"
+    defaults = {"noise": "gaussian", "noise_level": 0.5}
+
+    def __init__(self, card):
+        super().__init__(card)
+        if self.hparams["noise"] not in NOISES:
+            raise ConfigError(f"unknown noise {self.hparams['noise']!r}; expected one of {', '.join(NOISES)}")
+        level = float(self.hparams["noise_level"])
+        if not 0.0 <= level <= (1.0 if self.hparams["noise"] == "masking" else 10.0):
+            raise ConfigError(f"noise_level {level} out of range for {self.hparams['noise']} noise")
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x
+        return corrupt(x, self.hparams["noise"], float(self.hparams["noise_level"]))
