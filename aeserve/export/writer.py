@@ -86,7 +86,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
             (tmp / name / str(version)).mkdir(parents=True)
             _write_file(tmp / name / str(version) / MODEL_FILENAME, model)
             _write_file(tmp / name / CONFIG_FILENAME, config.encode())
-        with _signals_held():
+        with signals_held():
             _commit(root, tmp, names, version)
     except OSError as e:
         raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from None
@@ -175,7 +175,7 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Defer SIGINT/SIGTERM (main thread only) until the block ends."""
     if threading.current_thread() is not threading.main_thread():
         yield
