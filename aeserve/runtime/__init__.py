@@ -1,0 +1,46 @@
+"""Runtimes run a model's encoder and decoder graphs: in-process or on a Triton server.
+
+    from aeserve import runtime
+    rt = runtime.connect(None)                          # embedded ONNX Runtime ($AESERVE_URL overrides)
+    rt = runtime.connect("grpc://localhost:8001")       # Triton over gRPC (http:// for HTTP)
+    rt.model_info("mnist_vae"), rt.encode(...), rt.decode(...), rt.close()
+
+Importing this package imports neither onnxruntime nor tritonclient; each runtime
+imports its library when created.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .base import ModelInfo, Runtime
+from .urls import Endpoint, embedded_path, is_embedded, parse_url
+
+ENV_URL = "AESERVE_URL"
+
+
+def connect(url: str | None = None, repository: str | os.PathLike[str] | None = None, *,
+            timeout: float = 30.0, connect_timeout: float = 5.0) -> Runtime:
+    """Open a runtime.
+
+    ``url`` None -> ``$AESERVE_URL`` if set, else embedded. ``""``/``"embedded"`` ->
+    EmbeddedRuntime over ``repository`` (default: aeserve.repository.default_repository());
+    ``"embedded:<path>"`` names the repository in the URL. ``http[s]://host[:8000]`` /
+    ``grpc[s]://host[:8001]`` -> TritonRuntime, checked ready within ``connect_timeout``.
+
+    Raises InputError/ConfigError for a malformed URL, RepositoryError for a missing
+    repository, ServerUnavailableError for an unreachable or unready server.
+    """
+    if url is None:
+        url = os.environ.get(ENV_URL) or None
+    if is_embedded(url):
+        from .embedded import EmbeddedRuntime
+
+        path = embedded_path(url) if url else None
+        return EmbeddedRuntime(path if path is not None else repository)
+    from .triton import TritonRuntime
+
+    return TritonRuntime(url, timeout=timeout, connect_timeout=connect_timeout)  # type: ignore[arg-type]
+
+
+__all__ = ["Endpoint", "ModelInfo", "Runtime", "connect", "parse_url", "ENV_URL"]

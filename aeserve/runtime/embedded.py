@@ -1,0 +1,144 @@
+"""In-process runtime: ONNX Runtime sessions over a local model repository.
+
+    rt = EmbeddedRuntime("model_repository")
+    rt.encode("mnist_vae", x)          # {"mu": (n, 16), "logvar": (n, 16)}
+    rt.providers("mnist_vae")          # ["CPUExecutionProvider"] (what really runs)
+
+Sessions are created on first use, once per graph, and shared by all threads
+(``InferenceSession.run`` is thread-safe). CUDA is used when the GPU build of ONNX
+Runtime is installed and a GPU is present: the decision is read back from
+``session.get_providers()``. ORT errors become ``InferenceError``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from ..errors import InferenceError, RepositoryError
+from ..repository import Repository, RepositoryModel
+from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
+                   encoder_outputs)
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError:
+        raise InferenceError("the embedded runtime needs ONNX Runtime: pip install 'aeserve[cpu]' "
+                             "(or 'aeserve[gpu]'), or pass a Triton URL") from None
+    return onnxruntime
+
+
+class EmbeddedRuntime(Runtime):
+    """ONNX Runtime over ``Repository(root)``; ``root`` None -> default_repository()."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, intra_op_threads: int = 0):
+        self.repository = Repository(root)
+        self.target = f"embedded:{self.repository.root}"
+        self._intra = int(intra_op_threads)
+        self._lock = threading.Lock()
+        self._models: dict[str, RepositoryModel] = {}
+        self._infos: dict[str, ModelInfo] = {}
+        self._sessions: dict[str, Any] = {}
+        self._closed = False
+
+    # ---- metadata --------------------------------------------------------------------
+    def models(self) -> list[str]:
+        return self.repository.models()
+
+    def _model(self, name: str) -> RepositoryModel:
+        m = self._models.get(name)
+        if m is None:
+            m = self.repository.model(name)
+            self._models[name] = m
+        return m
+
+    def model_info(self, name: str) -> ModelInfo:
+        info = self._infos.get(name)
+        if info is None:
+            m = self._model(name)
+            if m.max_batch_size < 1:
+                raise RepositoryError(f"model {name!r} in {self.repository.root} has max_batch_size "
+                                      f"{m.max_batch_size}; expected >= 1 (batched models only)")
+            info = ModelInfo(name, m.card, int(m.max_batch_size), int(m.versions[-1]))
+            self._infos[name] = info
+        return info
+
+    # ---- sessions --------------------------------------------------------------------
+    def _session(self, name: str, part: str) -> Any:
+        key = f"{name}_{part}"
+        sess = self._sessions.get(key)
+        if sess is not None:
+            return sess
+        with self._lock:
+            if self._closed:
+                raise InferenceError("runtime is closed")
+            sess = self._sessions.get(key)
+            if sess is None:
+                m = self._model(name)
+                path = m.encoder_path() if part == "encoder" else m.decoder_path()
+                sess = self._sessions[key] = self._create(path)
+        return sess
+
+    def _create(self, path: os.PathLike[str]) -> Any:
+        ort = _ort()
+        opts = ort.SessionOptions()
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        if self._intra > 0:
+            opts.intra_op_num_threads = self._intra
+        opts.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+        except Exception as e:  # ORT raises its own pybind exception types
+            if providers[0] != "CPUExecutionProvider":
+                try:  # GPU build without a usable GPU: fall back to CPU
+                    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+                except Exception:
+                    pass
+            raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from None
+
+    def providers(self, name: str) -> list[str]:
+        """Execution providers that really run ``name``'s encoder (from session.get_providers())."""
+        return list(self._session(name, "encoder").get_providers())
+
+    # ---- inference -------------------------------------------------------------------
+    def encode(self, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+        info = self.model_info(name)
+        x = check_request(info, x, info.card.input_shape, "encoder input")
+        names = list(encoder_outputs(info.card))
+        outs = self._run(self._session(name, "encoder"), names, {ENCODER_INPUT: x}, name + "_encoder")
+        return dict(zip(names, outs))
+
+    def decode(self, name: str, z: np.ndarray) -> np.ndarray:
+        info = self.model_info(name)
+        z = check_request(info, z, (info.card.latent_dim,), "decoder input")
+        return self._run(self._session(name, "decoder"), [DECODER_OUTPUT], {DECODER_INPUT: z}, name + "_decoder")[0]
+
+    @staticmethod
+    def _run(sess: Any, outputs: list[str], feeds: dict[str, np.ndarray], graph: str) -> list[np.ndarray]:
+        try:
+            res = sess.run(outputs, feeds)
+        except Exception as e:
+            raise InferenceError(f"ONNX Runtime failed on {graph}: {_short(e)}") from None
+        return [np.asarray(r, dtype=np.float32) for r in res]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._sessions.clear()
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+__all__ = ["EmbeddedRuntime"]

@@ -1,0 +1,276 @@
+"""Triton runtime: the same two graphs per model, served by a Triton server.
+
+    rt = TritonRuntime("grpc://localhost:8001", timeout=30, connect_timeout=5)
+    rt.models()                         # ready encoder/decoder pairs on the server
+    rt.model_info("mnist_vae").card     # card read from get_model_config parameters
+    rt.encode("mnist_vae", x)           # {"mu": ..., "logvar": ...}
+
+HTTP or gRPC is chosen by URL scheme (``http://host[:8000]``, ``grpc://host[:8001]``).
+Construction checks that the server is ready (ServerUnavailableError otherwise, within
+``connect_timeout``). Every request has an explicit deadline (``timeout``). Each thread gets
+its own tritonclient client (the HTTP client is gevent-based and not shareable between
+threads). Every tritonclient/socket/gevent/gRPC failure is mapped to an aeserve error:
+ServerUnavailableError, ModelNotReadyError, ModelNotFoundError, TimeoutError, InferenceError.
+"""
+
+from __future__ import annotations
+
+import builtins
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import (AeserveError, CardError, InferenceError, ModelNotFoundError, ModelNotReadyError,
+                      ServerUnavailableError, TimeoutError)
+from ..card import ModelCard
+from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
+                   encoder_outputs)
+from .urls import Endpoint, parse_url
+
+ENC, DEC = "_encoder", "_decoder"
+
+
+class TritonRuntime(Runtime):
+    """tritonclient HTTP/gRPC over ``url``; raises ServerUnavailableError if not ready."""
+
+    def __init__(self, url: str, *, timeout: float = 30.0, connect_timeout: float = 5.0):
+        self.endpoint: Endpoint = parse_url(url)
+        self.target = str(self.endpoint)
+        self.timeout = _positive(timeout, "timeout")
+        self.connect_timeout = _positive(connect_timeout, "connect_timeout")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._clients: list[Any] = []
+        self._infos: dict[str, ModelInfo] = {}
+        self._closed = False
+        if self.endpoint.protocol == "http":
+            import tritonclient.http as tc
+        else:
+            import tritonclient.grpc as tc
+        self._tc = tc
+        self._check_server()
+
+    # ---- clients ---------------------------------------------------------------------
+    def _new_client(self, network_timeout: float) -> Any:
+        ep = self.endpoint
+        try:
+            if ep.protocol == "http":
+                return self._tc.InferenceServerClient(ep.address, connection_timeout=self.connect_timeout,
+                                                      network_timeout=network_timeout, ssl=ep.ssl)
+            return self._tc.InferenceServerClient(ep.address, ssl=ep.ssl)
+        except Exception as e:
+            raise ServerUnavailableError(f"cannot create a client for {self.target}: {_text(e)}") from None
+
+    def _client(self) -> Any:
+        c = getattr(self._local, "client", None)
+        if c is None:
+            if self._closed:
+                raise ServerUnavailableError(f"connection to {self.target} is closed")
+            c = self._local.client = self._new_client(self.timeout)
+            with self._lock:
+                self._clients.append(c)
+        return c
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, model: str | None = None,
+              client: Any = None, deadline: float | None = None, **kwargs: Any) -> Any:
+        """Run one tritonclient call, mapping every failure to an aeserve error."""
+        if self.endpoint.protocol == "grpc":
+            kwargs["client_timeout"] = deadline or self.timeout
+        c = client if client is not None else self._client()
+        try:
+            return fn(c, *args, **kwargs)
+        except AeserveError:
+            raise
+        except BaseException as e:  # gevent.Timeout derives from BaseException
+            if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
+                raise
+            raise map_error(e, what=what, target=self.target, model=model,
+                            timeout=deadline or self.timeout) from None
+
+    # ---- readiness and metadata ------------------------------------------------------
+    def _check_server(self) -> None:
+        probe = self._new_client(self.connect_timeout)
+        try:
+            ready = self._call("readiness check", lambda c, **kw: c.is_server_ready(**kw),
+                               client=probe, deadline=self.connect_timeout)
+        except (TimeoutError, InferenceError) as e:
+            raise ServerUnavailableError(f"Triton server at {self.target} failed its readiness check: {e}") from None
+        finally:
+            _close_quietly(probe)
+        if not ready:
+            raise ServerUnavailableError(f"Triton server at {self.target} is up but not ready; "
+                                         "wait for it to finish loading models")
+
+    def _index(self) -> dict[str, str]:
+        """Triton model name -> state (READY, UNAVAILABLE, ...)."""
+        if self.endpoint.protocol == "http":
+            rows = self._call("repository index", lambda c, **kw: c.get_model_repository_index(**kw))
+        else:
+            rows = self._call("repository index",
+                              lambda c, **kw: c.get_model_repository_index(as_json=True, **kw)).get("models", [])
+        out: dict[str, str] = {}
+        for r in rows or []:
+            name, state = r.get("name", ""), r.get("state", "")
+            if out.get(name) != "READY":
+                out[name] = state
+        return out
+
+    def models(self) -> list[str]:
+        idx = self._index()
+        return sorted(n[: -len(ENC)] for n, s in idx.items()
+                      if n.endswith(ENC) and s == "READY" and idx.get(n[: -len(ENC)] + DEC) == "READY")
+
+    def model_info(self, name: str) -> ModelInfo:
+        info = self._infos.get(name)
+        if info is not None:
+            return info
+        enc, dec = name + ENC, name + DEC
+        for graph in (enc, dec):
+            ready = self._call("model readiness", lambda c, **kw: c.is_model_ready(graph, **kw), model=graph)
+            if not ready:
+                idx = self._index()
+                if graph in idx:
+                    raise ModelNotReadyError(f"model {graph!r} on {self.target} is not ready (state "
+                                             f"{idx[graph] or 'unknown'}); wait for it to load or check the server log")
+                available = ", ".join(self.models()) or "none"
+                raise ModelNotFoundError(f"model {name!r} not found on {self.target} (needs {enc} and {dec}); "
+                                         f"available: {available}")
+        cfg = self._config(enc)
+        dec_cfg = self._config(dec)
+        params = {k: (v or {}).get("string_value", "") for k, v in (cfg.get("parameters") or {}).items()}
+        try:
+            card = ModelCard.from_dict(params)
+        except CardError as e:
+            raise CardError(f"{enc} on {self.target}: {e}") from None
+        mbs = min(int(cfg.get("max_batch_size", 0) or 0), int(dec_cfg.get("max_batch_size", 0) or 0))
+        if mbs < 1:
+            raise CardError(f"model {name!r} on {self.target} has max_batch_size {mbs}; expected >= 1")
+        meta = self._call("model metadata", lambda c, **kw: c.get_model_metadata(enc, **kw), model=enc)
+        if not isinstance(meta, dict):  # grpc without as_json
+            meta = {"versions": list(getattr(meta, "versions", []))}
+        versions = [int(v) for v in meta.get("versions", []) if str(v).isdigit()]
+        info = ModelInfo(name, card, mbs, max(versions) if versions else 1)
+        self._infos[name] = info
+        return info
+
+    def _config(self, graph: str) -> dict[str, Any]:
+        if self.endpoint.protocol == "http":
+            return self._call("model config", lambda c, **kw: c.get_model_config(graph, **kw), model=graph)
+        res = self._call("model config", lambda c, **kw: c.get_model_config(graph, as_json=True, **kw), model=graph)
+        return res.get("config", res)
+
+    # ---- inference -------------------------------------------------------------------
+    def encode(self, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
+        info = self.model_info(name)
+        x = check_request(info, x, info.card.input_shape, "encoder input")
+        names = list(encoder_outputs(info.card))
+        return dict(zip(names, self._infer(name + ENC, ENCODER_INPUT, x, names)))
+
+    def decode(self, name: str, z: np.ndarray) -> np.ndarray:
+        info = self.model_info(name)
+        z = check_request(info, z, (info.card.latent_dim,), "decoder input")
+        return self._infer(name + DEC, DECODER_INPUT, z, [DECODER_OUTPUT])[0]
+
+    def _infer(self, graph: str, input_name: str, arr: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
+        tc, http = self._tc, self.endpoint.protocol == "http"
+
+        def run(c: Any, **kw: Any) -> list[np.ndarray]:
+            inp = tc.InferInput(input_name, list(arr.shape), "FP32")
+            if http:
+                inp.set_data_from_numpy(arr, binary_data=True)
+                outs = [tc.InferRequestedOutput(o, binary_data=True) for o in outputs]
+            else:
+                inp.set_data_from_numpy(arr)
+                outs = [tc.InferRequestedOutput(o) for o in outputs]
+            res = c.infer(graph, [inp], outputs=outs, **kw)
+            return [res.as_numpy(o) for o in outputs]
+
+        got = self._call("inference", run, model=graph)
+        for o, a in zip(outputs, got):
+            if a is None or a.shape[0] != arr.shape[0]:
+                raise InferenceError(f"{graph} on {self.target} returned no/misshaped output {o!r} "
+                                     f"(got {None if a is None else a.shape}, expected {arr.shape[0]} rows)")
+        return [np.asarray(a, dtype=np.float32) for a in got]
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            clients, self._clients = self._clients, []
+        for c in clients:
+            _close_quietly(c)
+        self._local = threading.local()
+
+
+# ---- error mapping -------------------------------------------------------------------
+_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "StatusCode.CANCELLED", "503", "502", "504")
+
+
+def map_error(e: BaseException, *, what: str, target: str, model: str | None = None,
+              timeout: float | None = None) -> AeserveError:
+    """Translate a tritonclient / gRPC / socket / gevent exception into an aeserve error."""
+    where = f"{what}{f' of {model!r}' if model else ''} on {target}"
+    status, msg = _status_and_message(e)
+    low = msg.lower()
+    if _is_timeout(e, status, low):
+        return TimeoutError(f"{where} did not complete within {timeout:g} s; the server is slow or hung "
+                            "(raise the timeout or check the server)")
+    if "unknown model" in low or "not found" in low or status == "StatusCode.NOT_FOUND":
+        if "no available version" in low or "not ready" in low:
+            return ModelNotReadyError(f"{where}: model is not ready ({msg})")
+        return ModelNotFoundError(f"{where}: model not found ({msg}); list models with Client.models()")
+    if "not ready" in low or "no available version" in low or "is unavailable" in low:
+        return ModelNotReadyError(f"{where}: model is not ready ({msg})")
+    if status in _UNAVAILABLE or isinstance(e, (OSError, EOFError)) or _is_transport(e):
+        return ServerUnavailableError(f"{where} failed: server unreachable ({msg}); check the URL and that the server is running")
+    return InferenceError(f"{where} failed: {msg}")
+
+
+def _status_and_message(e: BaseException) -> tuple[str, str]:
+    status, msg = "", ""
+    if hasattr(e, "status") and callable(e.status) and hasattr(e, "message"):  # InferenceServerException
+        status, msg = str(e.status() or ""), str(e.message() or "")
+    elif hasattr(e, "code") and callable(e.code) and hasattr(e, "details"):   # raw grpc.RpcError
+        try:
+            status, msg = str(e.code()), str(e.details() or "")
+        except Exception:
+            pass
+    msg = msg or _text(e)
+    return status, msg.strip().splitlines()[0][:300] if msg.strip() else type(e).__name__
+
+
+def _is_timeout(e: BaseException, status: str, low: str) -> bool:
+    if status == "StatusCode.DEADLINE_EXCEEDED" or isinstance(e, builtins.TimeoutError):
+        return True
+    if type(e).__name__ == "Timeout" and type(e).__module__.startswith("gevent"):
+        return True
+    return "deadline exceeded" in low or "timed out" in low
+
+
+def _is_transport(e: BaseException) -> bool:
+    mod = type(e).__module__ or ""
+    return mod.startswith(("geventhttpclient", "gevent", "http.client", "ssl", "grpc"))
+
+
+def _text(e: BaseException) -> str:
+    s = str(e).strip()
+    return (s.splitlines()[0] if s else type(e).__name__)[:300]
+
+
+def _close_quietly(c: Any) -> None:
+    try:
+        c.close()
+    except BaseException:  # closing a gevent client from another thread may complain; nothing to do
+        pass
+
+
+def _positive(v: float, what: str) -> float:
+    from ..errors import InputError
+
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise InputError(f"{what} must be a positive number of seconds, got {v!r}") from None
+    if not f > 0 or f == float("inf"):
+        raise InputError(f"{what} must be a positive finite number of seconds, got {v!r}")
+    return f

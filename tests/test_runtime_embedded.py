@@ -1,0 +1,98 @@
+"""aeserve.runtime.embedded + runtime.connect: ORT sessions over a local repository."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
+
+from aeserve import runtime
+from aeserve.errors import (ConfigError, InferenceError, InputError, ModelNotFoundError, RepositoryError)
+from aeserve.runtime.embedded import EmbeddedRuntime
+
+
+@pytest.fixture(scope="module")
+def rt(client_repo):
+    r = EmbeddedRuntime(client_repo)
+    yield r
+    r.close()
+
+
+def test_models_and_info(rt):
+    assert rt.models() == ["t_ae", "t_vae"]
+    info = rt.model_info("t_vae")
+    assert (info.name, info.max_batch_size, info.version) == ("t_vae", MAX_BATCH, 1)
+    assert info.card.family == "vae" and info.card.latent_dim == 16
+    assert rt.model_info("t_ae").card.latent_dim == 2
+    assert "CPUExecutionProvider" in rt.providers("t_vae")
+
+
+def test_encode_decode_contract(rt):
+    x = images(5)
+    out = rt.encode("t_vae", x)
+    assert sorted(out) == ["logvar", "mu"] and out["mu"].shape == (5, 16) and out["mu"].dtype == np.float32
+    x_hat = rt.decode("t_vae", out["mu"])
+    assert x_hat.shape == (5, 1, 28, 28) and x_hat.dtype == np.float32
+    assert 0.0 <= x_hat.min() and x_hat.max() <= 1.0
+    assert list(rt.encode("t_ae", x)) == ["z"]
+    # batch rows are independent: row 3 alone equals row 3 in the batch
+    np.testing.assert_allclose(rt.encode("t_vae", x[3:4])["mu"][0], out["mu"][3], atol=1e-6)
+
+
+def test_one_request_is_bounded_and_shaped(rt):
+    with pytest.raises(InputError, match=f"1..{MAX_BATCH}"):
+        rt.encode("t_vae", images(MAX_BATCH + 1))
+    with pytest.raises(InputError, match=r"expected \(n, 16\)"):
+        rt.decode("t_vae", np.zeros((2, 3), np.float32))
+    with pytest.raises(InputError, match=r"expected \(n, 1, 28, 28\)"):
+        rt.encode("t_vae", np.zeros((2, 28, 28), np.float32))
+
+
+def test_concurrent_requests_match_sequential(rt):
+    zs = [np.random.default_rng(i).standard_normal((MAX_BATCH, 16)).astype(np.float32) for i in range(12)]
+    seq = [rt.decode("t_vae", z) for z in zs]
+    with ThreadPoolExecutor(4) as pool:
+        par = list(pool.map(lambda z: rt.decode("t_vae", z), zs))
+    for a, b in zip(seq, par):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_model_and_missing_repository(rt, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="available: t_ae, t_vae"):
+        rt.model_info("nope")
+    with pytest.raises(RepositoryError, match="does not exist"):
+        EmbeddedRuntime(tmp_path / "missing")
+
+
+def test_corrupt_onnx_is_inference_error(client_repo, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(client_repo, repo)
+    (repo / "t_ae_decoder" / "1" / "model.onnx").write_bytes(b"garbage")
+    with EmbeddedRuntime(repo) as r:
+        assert r.encode("t_ae", images(2))["z"].shape == (2, 2)
+        with pytest.raises(InferenceError, match="cannot load"):
+            r.decode("t_ae", np.zeros((2, 2), np.float32))
+
+
+def test_connect_selects_runtime(client_repo, monkeypatch):
+    monkeypatch.delenv("AESERVE_URL", raising=False)
+    with runtime.connect(None, client_repo) as r:
+        assert isinstance(r, EmbeddedRuntime) and r.target == f"embedded:{client_repo}"
+    monkeypatch.setenv("AESERVE_URL", f"embedded:{client_repo}")
+    with runtime.connect(None) as r:
+        assert isinstance(r, EmbeddedRuntime) and r.models() == ["t_ae", "t_vae"]
+    monkeypatch.setenv("AESERVE_URL", "ftp://host")
+    with pytest.raises(ConfigError, match="unsupported URL scheme 'ftp'"):
+        runtime.connect(None)
+    with runtime.connect("embedded", client_repo) as r:  # explicit url wins over the env
+        assert isinstance(r, EmbeddedRuntime)
+
+
+def test_closed_runtime_refuses(client_repo):
+    r = EmbeddedRuntime(client_repo)
+    r.close()
+    with pytest.raises(InferenceError, match="closed"):
+        r.encode("t_ae", images(1))
