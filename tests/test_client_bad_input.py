@@ -1,0 +1,130 @@
+"""Every bad input to the Client raises a typed aeserve error with a helpful message."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from _repo_fixtures import client_repo, images  # noqa: F401 (fixture)
+
+import aeserve
+from aeserve.errors import (AeserveError, CardError, ConfigError, InputError, ModelNotFoundError, PayloadError,
+                            RepositoryError, ServerUnavailableError)
+
+X = images(3)
+BAD_INPUTS = {
+    # name: (method, args, kwargs, exception, message regex)
+    "wrong shape": ("encode", (np.zeros((2, 1, 32, 32), np.float32),), {}, InputError, r"expected \(N, 1, 28, 28\)"),
+    "wrong channels": ("reconstruct", (np.zeros((2, 3, 28, 28), np.float32),), {}, InputError, "3 channel"),
+    "flat vectors": ("encode", (np.zeros((2, 784), np.float32),), {}, InputError, "shape"),
+    "int64 dtype": ("encode", (np.zeros((2, 1, 28, 28), np.int64),), {}, InputError, "dtype int64"),
+    "string dtype": ("encode", (np.array([["a"]]),), {}, InputError, "dtype"),
+    "NaN": ("denoise", (np.full((2, 1, 28, 28), np.nan, np.float32),), {}, InputError, "NaN"),
+    "Inf": ("anomaly_score", (np.full((2, 1, 28, 28), np.inf),), {}, InputError, "NaN/Inf"),
+    "out of range": ("compress", (X * 2,), {}, InputError, r"expected floats in \[0, 1\]"),
+    "negative": ("encode", (X - 1,), {}, InputError, r"\[0, 1\]"),
+    "empty": ("encode", (np.zeros((0, 1, 28, 28), np.float32),), {}, InputError, "empty"),
+    "not an array": ("encode", ("x.png",), {}, InputError, "got str"),
+    "n = 0": ("generate", (0,), {}, InputError, "n must be a positive integer"),
+    "n < 0": ("generate", (-3,), {}, InputError, "n must be a positive integer"),
+    "n float": ("generate", (2.5,), {}, InputError, "n must be"),
+    "n bool": ("generate", (True,), {}, InputError, "n must be"),
+    "negative seed": ("generate", (2,), {"seed": -1}, InputError, "seed"),
+    "float seed": ("generate", (2,), {"seed": 1.5}, InputError, "seed"),
+    "bad temperature": ("generate", (2,), {"temperature": -1.0}, InputError, "temperature"),
+    "nan temperature": ("generate", (2,), {"temperature": float("nan")}, InputError, "temperature"),
+    "steps < 2": ("interpolate", (X[0], X[1]), {"steps": 1}, InputError, "steps must be an integer >= 2"),
+    "unknown interp method": ("interpolate", (X[0], X[1]), {"method": "cubic"}, ConfigError, "slerp, lerp"),
+    "batch as endpoint": ("interpolate", (X, X[1]), {}, InputError, "batch of 3; expected one image"),
+    "one-point path": ("interpolate_path", (X[:1],), {}, InputError, "at least 2"),
+    "unknown posterior": ("encode", (X,), {"posterior": "mode"}, ConfigError, "mean, sample"),
+    "unknown score method": ("anomaly_score", (X,), {"method": "iwae"}, ConfigError, "mse, elbo"),
+    "k = 0": ("anomaly_score", (X,), {"method": "elbo", "k": 0}, InputError, "positive integer"),
+    "bad quantile": ("calibrate", (X,), {"quantile": 1.5}, InputError, "quantile"),
+    "latents wrong dim": ("decode", (np.zeros((2, 3), np.float32),), {}, InputError, r"expected \(N, 16\)"),
+    "latents NaN": ("decode", (np.full((2, 16), np.nan),), {}, InputError, "NaN"),
+    "traverse dim": ("traverse", (X[0],), {"dim": 16, "values": [0.0]}, InputError, "out of range"),
+    "traverse values": ("traverse", (X[0],), {"dim": 0, "values": []}, InputError, "empty"),
+    "payload not bytes": ("decompress", ([1, 2, 3],), {}, PayloadError, "bytes"),
+    "payload garbage": ("decompress", (b"\x00" * 64,), {}, PayloadError, "not an aeserve compress payload"),
+    "payload empty": ("decompress", (b"",), {}, PayloadError, "not an aeserve compress payload"),
+}
+AE_ONLY = {
+    "sample posterior on AE": ("encode", (X,), {"posterior": "sample"}, ConfigError, "needs a VAE"),
+    "elbo on AE": ("anomaly_score", (X,), {"method": "elbo"}, ConfigError, "needs a VAE"),
+    "encode_params on AE": ("encode_params", (X,), {}, InputError, "needs a VAE"),
+}
+
+
+@pytest.fixture(scope="module")
+def clients(client_repo):
+    with aeserve.Client(repository=client_repo, model="t_vae") as vae, vae.with_model("t_ae") as ae:
+        yield {"vae": vae, "ae": ae}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_vae(clients, case):
+    _check(clients["vae"], *BAD_INPUTS[case])
+
+
+@pytest.mark.parametrize("case", sorted(AE_ONLY))
+def test_bad_input_ae(clients, case):
+    _check(clients["ae"], *AE_ONLY[case])
+
+
+def _check(client, method, args, kwargs, exc, match):
+    with pytest.raises(exc, match=match) as info:
+        getattr(client, method)(*args, **kwargs)
+    assert isinstance(info.value, AeserveError)
+    assert info.value.__traceback__ is not None and len(str(info.value)) > 10
+
+
+def test_foreign_model_payload_and_wrong_version(clients):
+    blob = clients["ae"].compress(X)
+    with pytest.raises(PayloadError, match="t_ae"):
+        clients["vae"].decompress(blob)
+    newer = clients["vae"].with_model("t_vae")
+    newer._info = dataclasses.replace(newer._info, version=2)   # as if re-exported as version 2
+    with newer, pytest.raises(PayloadError, match="version"):
+        newer.decompress(clients["vae"].compress(X))
+
+
+def test_unknown_model_lists_available(client_repo):
+    with pytest.raises(ModelNotFoundError, match="available: t_ae, t_vae"):
+        aeserve.Client(repository=client_repo, model="mnist_nope")
+    with pytest.raises(RepositoryError, match="invalid model name"):
+        aeserve.Client(repository=client_repo, model="../etc")
+    with pytest.raises(InputError, match="model must be"):
+        aeserve.Client(repository=client_repo, model=3)
+    with aeserve.Client(repository=client_repo) as c, pytest.raises(ModelNotFoundError):
+        c.with_model("nope")
+
+
+def test_bad_connection_arguments(client_repo, tmp_path):
+    with pytest.raises(RepositoryError, match="does not exist"):
+        aeserve.Client(repository=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelNotFoundError, match="no models"):
+        aeserve.Client(repository=tmp_path / "empty")
+    with pytest.raises(InputError, match="max_in_flight"):
+        aeserve.Client(repository=client_repo, max_in_flight=0)
+    with pytest.raises(InputError, match="url must be"):
+        aeserve.Client(8000)
+    with pytest.raises(ConfigError, match="unsupported URL scheme"):
+        aeserve.Client("ftp://localhost")
+    with pytest.raises(ServerUnavailableError):
+        aeserve.Client("grpc://127.0.0.1:1", connect_timeout=1)
+    with pytest.raises(InputError, match="timeout"):
+        aeserve.Client("http://127.0.0.1:1", timeout=-1)
+
+
+def test_card_the_client_does_not_understand(client_repo, tmp_path):
+    import shutil
+
+    repo = tmp_path / "repo"
+    shutil.copytree(client_repo, repo)
+    cfg = repo / "t_ae_encoder" / "config.pbtxt"
+    cfg.write_text(cfg.read_text().replace('string_value: "mlp"', 'string_value: "transformer"'))
+    with pytest.raises(CardError, match="unknown arch 'transformer'"):
+        aeserve.Client(repository=repo, model="t_ae")
