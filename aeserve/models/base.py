@@ -17,7 +17,7 @@ from torch import nn
 
 from ..card import ModelCard
 from ..errors import ConfigError
-from .arch import build_networks
+from .arch import ARCH_DEFAULTS, build_networks
 
 REGISTRY: dict[str, type["Autoencoder"]] = {}
 
@@ -43,7 +43,10 @@ class Autoencoder(nn.Module):
 
     def __init__(self, card: ModelCard):
         super().__init__()
-        self.hparams = {**self.defaults, **card.hparams}
+        # every setting the networks and loss read is recorded in the card, so a checkpoint
+        # rebuilds the same model even if a default changes later
+        likelihood_defaults = {"sigma": 0.1} if card.likelihood == "gaussian" else {}
+        self.hparams = {**ARCH_DEFAULTS.get(card.arch, {}), **likelihood_defaults, **self.defaults, **card.hparams}
         unknown_sigma = self.hparams.get("sigma", 0.1)
         if float(unknown_sigma) <= 0:
             raise ConfigError(f"sigma must be > 0, got {unknown_sigma}")

@@ -8,19 +8,25 @@ from torch import nn
 from .base import Autoencoder, register
 
 
-def jacobian_frobenius_sq(encoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Per-sample squared Frobenius norm of d encoder(x) / d x, shape ``(N,)``.
+def jacobian_frobenius_sq(encoder: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample squared Frobenius norm of d encoder(x) / d x, shape ``(N,)``, and ``z = encoder(x)``.
 
-    Exact: one backward pass per latent dimension, differentiable (``create_graph``)
-    so it can be trained through. Samples must not interact inside ``encoder``
+    ``frob, z = jacobian_frobenius_sq(model.encoder, x)``. Exact: one backward pass per
+    latent dimension. Differentiable (``create_graph``) when called with grad enabled, so
+    it can be trained through; under ``torch.no_grad()`` it still works and returns
+    detached tensors (validation loss). Samples must not interact inside ``encoder``
     (no batch norm), which holds for every architecture here.
     """
-    x = x.detach().requires_grad_(True)
-    z = encoder(x)
-    total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
-    for i in range(z.shape[1]):
-        (g,) = torch.autograd.grad(z[:, i].sum(), x, create_graph=True)
-        total = total + g.flatten(1).pow(2).sum(1)
+    outer_grad = torch.is_grad_enabled()
+    with torch.enable_grad():
+        x = x.detach().requires_grad_(True)
+        z = encoder(x)
+        total = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        for i in range(z.shape[1]):
+            (g,) = torch.autograd.grad(z[:, i].sum(), x, create_graph=outer_grad, retain_graph=True)
+            total = total + g.flatten(1).pow(2).sum(1)
+    if not outer_grad:
+        return total.detach(), z.detach()
     return total, z
 
 
@@ -30,7 +36,7 @@ class ContractiveAE(Autoencoder):
     defaults = {"lam": 0.01}
 
     def code(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        if not torch.is_grad_enabled():
+        if not self.training:  # inference: the penalty is a training-time regulariser only
             return self.encoder(x), {}
         frob, z = jacobian_frobenius_sq(self.encoder, x)
         return z, {"contractive": float(self.hparams["lam"]) * frob}

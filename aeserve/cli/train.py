@@ -1,0 +1,84 @@
+"""``aeserve train``: a thin shell over ``aeserve.train.train``.
+
+    aeserve train --family vae --arch conv --latent 16 --data mnist --epochs 5 --out vae.pt
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..errors import ConfigError
+
+
+def _int_list(option: str, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        values = [int(p) for p in text.split(",") if p.strip() != ""]
+    except ValueError:
+        raise ConfigError(f"{option} must be comma-separated integers like 0,1; got {text!r}") from None
+    if not values:
+        raise ConfigError(f"{option} is empty; give comma-separated integers like 0,1")
+    return values
+
+
+@click.command("train")
+@click.option("--family", required=True, help="ae | dae | sparse | contractive | vae")
+@click.option("--arch", default="mlp", show_default=True, help="mlp | conv")
+@click.option("--latent", "latent_dim", type=int, default=16, show_default=True, help="latent size")
+@click.option("--data", default="mnist", show_default=True,
+              help="mnist | fashion-mnist | IDX dir | .npy/.npz | .csv | PNG folder")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=128, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N")
+@click.option("--limit", type=int, default=None, help="use at most N images per split")
+@click.option("--classes", default=None, help="keep only these labels, e.g. 0 or 0,1")
+@click.option("--val-fraction", type=float, default=0.1, show_default=True)
+@click.option("--likelihood", default="bernoulli", show_default=True, help="bernoulli | gaussian")
+@click.option("--beta", type=float, default=None, help="vae: KL weight (default 1)")
+@click.option("--lam", type=float, default=None, help="sparse/contractive: penalty weight")
+@click.option("--noise", default=None, help="dae: gaussian | masking")
+@click.option("--noise-level", type=float, default=None, help="dae: noise std or drop probability")
+@click.option("--sigma", type=float, default=None, help="gaussian likelihood std (default 0.1)")
+@click.option("--hidden", default=None, help="mlp: hidden sizes, e.g. 512,256")
+@click.option("--channels", default=None, help="conv: channels per stride-2 layer, e.g. 32,64")
+@click.option("--dense", type=int, default=None, help="conv: width of the dense layer")
+@click.option("--out", default=None, help="checkpoint path [default: <family>.pt]")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: int, batch_size: int, lr: float,
+                  seed: int, device: str, limit: int | None, classes: str | None, val_fraction: float,
+                  likelihood: str, beta: float | None, lam: float | None, noise: str | None,
+                  noise_level: float | None, sigma: float | None, hidden: str | None, channels: str | None,
+                  dense: int | None, out: str | None, quiet: bool) -> None:
+    """Train an autoencoder and write its checkpoint (weights + model card)."""
+    from ..train import train
+
+    given: dict[str, Any] = {
+        "beta": beta, "lam": lam, "noise": noise, "noise_level": noise_level, "sigma": sigma,
+        "hidden": _int_list("--hidden", hidden), "channels": _int_list("--channels", channels), "dense": dense,
+    }
+    hparams = {k: v for k, v in given.items() if v is not None}
+    result = train(family, arch, latent_dim, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                   device=device, limit=limit, classes=_int_list("--classes", classes), val_fraction=val_fraction,
+                   likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt", progress=not quiet)
+    click.echo(summary(result.card, result.path))
+
+
+def summary(card: Any, path: Any) -> str:
+    """One line: where the checkpoint went and its test metrics."""
+    m = card.metrics
+    parts = [f"test_mse={m['test_mse']:.5f}", f"test_psnr={m['test_psnr']:.2f}dB"]
+    if "test_elbo" in m:
+        parts.append(f"test_elbo={m['test_elbo']:.2f}nats")
+    parts.append(f"anomaly_threshold={card.get_float('anomaly.threshold'):.5f}")
+    where = card.get("train.eval_split")
+    return (f"saved {path}: {card.family}/{card.arch} latent {card.latent_dim} on {card.dataset} "
+            f"({card.get('train.epochs')} epochs, {float(card.get('train.seconds')):.1f}s); "
+            f"{where}: " + " ".join(parts))
+
+
+COMMANDS = {"train": train_command}

@@ -1,0 +1,286 @@
+"""Training: one function from (family, arch, latent, data) to a trained model with a full card.
+
+    from aeserve.train import train
+    result = train("vae", "conv", 16, "mnist", epochs=5, out="vae.pt")
+    result.model                      # Autoencoder, eval mode
+    result.card.metrics["test_mse"]   # test metrics, anomaly calibration, latent stats, provenance
+    result.history[-1]["val_loss"]    # one dict per epoch
+
+Everything is validated before any data is loaded or any file is written (unknown
+family/arch/dataset, latent < 1, epochs < 1, cuda requested but absent, unknown
+hyper-parameters -> ConfigError naming what is accepted; data problems -> DataError).
+On CPU a seed gives bit-identical weights: the model is initialised and trained under
+``torch.manual_seed(seed)`` (inside ``torch.random.fork_rng``, so the caller's global
+RNG is left alone) and batches are drawn from a seeded permutation of in-memory tensors.
+With ``out`` the checkpoint is written atomically at the very end; an error or Ctrl-C
+before that leaves no file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import checkpoint
+from . import evaluate_torch as ev
+from .card import LIKELIHOODS, ModelCard
+from .errors import AeserveError, ConfigError, DataError
+from .models import REGISTRY, Autoencoder, build_model
+from .models.arch import ARCH_HPARAMS, ARCHITECTURES
+
+COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the trained model (eval mode), its card, one dict per epoch."""
+
+    model: Autoencoder
+    card: ModelCard
+    history: list[dict[str, float]] = field(default_factory=list)
+    path: Path | None = None
+
+
+def accepted_hparams(family: str, arch: str) -> tuple[str, ...]:
+    """Hyper-parameter names ``train`` accepts for this family and architecture."""
+    return (*ARCH_HPARAMS.get(arch, ()), *COMMON_HPARAMS, *REGISTRY[family].defaults)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"cpu"``, ``"cuda"`` or ``"cuda:N"`` -> torch.device; ConfigError if it is not usable here."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {device!r} requested but CUDA is not available here; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {device!r} does not exist; this machine has {torch.cuda.device_count()} CUDA device(s)")
+    elif dev.type != "cpu":
+        raise ConfigError(f"unsupported device {device!r}; expected 'cpu', 'cuda' or 'cuda:N'")
+    return dev
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size: int, lr: float,
+             seed: int, limit: int | None, classes: Sequence[int] | None, val_fraction: float,
+             likelihood: str, hparams: dict[str, Any] | None, device: str) -> torch.device:
+    """Check every training argument that can be checked without data. Returns the device."""
+    if family not in REGISTRY:
+        raise ConfigError(f"unknown family {family!r}; expected one of {', '.join(sorted(REGISTRY))}")
+    if arch not in ARCHITECTURES:
+        raise ConfigError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
+    if likelihood not in LIKELIHOODS:
+        raise ConfigError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
+    _check_int("latent size", latent_dim, 1)
+    _check_int("epochs", epochs, 1)
+    _check_int("batch size", batch_size, 1)
+    _check_int("seed", seed, 0)
+    if limit is not None:
+        _check_int("limit", limit, 1)
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
+    if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
+        raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction!r}")
+    if classes is not None:
+        if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
+            raise ConfigError(f"classes must be a list of integer labels, got {classes!r}")
+        classes = list(classes)
+        if not classes:
+            raise ConfigError("class filter is empty; give at least one label, e.g. classes=[0]")
+        for c in classes:
+            _check_int("class label", c, 0)
+    if hparams is not None and not isinstance(hparams, dict):
+        raise ConfigError(f"hparams must be a dict, got {type(hparams).__name__}")
+    accepted = accepted_hparams(family, arch)
+    unknown = sorted(set(hparams or {}) - set(accepted))
+    if unknown:
+        raise ConfigError(f"hyper-parameter(s) {', '.join(unknown)} do not apply to family {family!r} with "
+                          f"arch {arch!r}; accepted: {', '.join(accepted)}")
+    return resolve_device(device)
+
+
+def _load_data(data: Any, limit: int | None, classes: Sequence[int] | None, val_fraction: float, seed: int):
+    """(train, val, eval_set, eval_split_name) from ``aeserve.data``."""
+    from .data import load_dataset, split_validation
+
+    full = load_dataset(data, "train", limit=limit, classes=classes)
+    train_ds, val_ds = split_validation(full, fraction=val_fraction, seed=seed)
+    try:
+        test_ds = load_dataset(data, "test", limit=limit, classes=classes)
+    except DataError:
+        test_ds = None
+    if test_ds is not None and len(test_ds.x) > 0:
+        return train_ds, val_ds, test_ds, "test"
+    return train_ds, val_ds, val_ds, "validation"
+
+
+def _tensor(a: Any, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32)).to(device)
+
+
+def torch_threads() -> int:
+    """Threads for torch's CPU kernels: ``$AESERVE_THREADS`` if set, else every core this
+    process may use minus the cores other processes keep busy (1-minute load average).
+
+    On a shared 2-core machine an oversubscribed OpenMP pool is catastrophic (measured:
+    one MLP-VAE epoch on 20k images, another process busy: 2 threads 49 s, 1 thread 4.9 s),
+    so threads are only used where a core is actually free.
+    """
+    env = os.environ.get("AESERVE_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError(f"AESERVE_THREADS must be a positive integer, got {env!r}") from None
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:
+        n = os.cpu_count() or 1
+    try:
+        busy = int(os.getloadavg()[0] + 0.5)
+    except (AttributeError, OSError):
+        busy = 0
+    return max(1, min(n, n - busy))
+
+
+def _progress_bar(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True, leave=True,
+                mininterval=0.5 if sys.stderr.isatty() else 5.0)
+
+
+def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.Generator,
+               opt: torch.optim.Optimizer | None, bar) -> dict[str, float]:
+    """One pass over ``x`` in seeded random order; trains when ``opt`` is given. Returns mean loss parts."""
+    model.train()
+    n = x.shape[0]
+    order = torch.randperm(n, generator=gen).to(x.device)
+    sums: dict[str, float] = {}
+    seen = 0
+    ctx = contextlib.nullcontext() if opt is not None else torch.no_grad()
+    with ctx:
+        for step, i in enumerate(range(0, n, batch_size)):
+            xb = x[order[i:i + batch_size]]
+            loss, parts = model.loss(xb)
+            if opt is not None:
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise ConfigError(f"training diverged (loss {value}) at batch {step}; try a lower learning rate")
+            m = xb.shape[0]
+            seen += m
+            for k, v in {"loss": value, **parts}.items():
+                sums[k] = sums.get(k, 0.0) + v * m
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0:
+                    bar.set_postfix(loss=f"{sums['loss'] / seen:.4g}", refresh=False)
+    return {k: v / seen for k, v in sums.items()}
+
+
+def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mnist", *,
+          epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+          device: str = "cpu", limit: int | None = None, classes: Sequence[int] | None = None,
+          val_fraction: float = 0.1, likelihood: str = "bernoulli", hparams: dict[str, Any] | None = None,
+          out: str | os.PathLike | None = None, progress: bool = True) -> TrainResult:
+    """Train an autoencoder and return ``TrainResult(model, card, history, path)``.
+
+    ``data`` is anything ``aeserve.data.load_dataset`` accepts ("mnist", "fashion-mnist",
+    a path). Adam at ``lr``; per epoch the validation loss (same objective, held-out
+    ``val_fraction`` of the training split, no updates) is recorded in ``history`` and
+    shown with the progress bar. Afterwards the card gets ``metrics.test_mse``,
+    ``metrics.test_psnr`` and, for a VAE, ``metrics.test_elbo`` (see
+    ``evaluate_torch.elbo``: one reparameterised sample per image, seeded) measured on the
+    test split (the validation split if the data has none; ``train.eval_split`` says
+    which), the anomaly calibration on the validation split, latent statistics on the
+    training split and the provenance ``train.*``. With ``out`` the checkpoint is saved
+    atomically. Raises ConfigError, DataError, CheckpointError.
+    """
+    classes = list(classes) if classes is not None and not isinstance(classes, (str, bytes)) else classes
+    dev = validate(family, arch, latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                   limit=limit, classes=classes, val_fraction=val_fraction, likelihood=likelihood,
+                   hparams=hparams, device=device)
+    torch.set_num_threads(torch_threads())
+    train_ds, val_ds, eval_ds, eval_split = _load_data(data, limit, classes, val_fraction, seed)
+    try:
+        card = ModelCard(family, arch, tuple(train_ds.input_shape), int(latent_dim), likelihood, train_ds.name,
+                         {"hparams": json.dumps(hparams or {})})
+    except AeserveError as e:
+        raise ConfigError(str(e)) from None
+
+    fork_devices = [dev.index or 0] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        try:
+            model = build_model(card).to(dev)
+        except (TypeError, ValueError) as e:
+            if isinstance(e, AeserveError):
+                raise
+            raise ConfigError(f"invalid hyper-parameters {hparams}: {e}") from None
+        x_train, x_val = _tensor(train_ds.x, dev), _tensor(val_ds.x, dev)
+        gen = torch.Generator().manual_seed(seed)
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        history: list[dict[str, float]] = []
+        started = time.perf_counter()
+        steps = math.ceil(x_train.shape[0] / batch_size)
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            bar = _progress_bar(steps, f"epoch {epoch}/{epochs}", progress)
+            try:
+                tr = _run_epoch(model, x_train, batch_size, gen, opt, bar)
+                va = _run_epoch(model, x_val, max(batch_size, 1024), gen, None, None)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{tr['loss']:.4g}", val_loss=f"{va['loss']:.4g}", refresh=True)
+            finally:
+                if bar is not None:
+                    bar.close()
+            history.append({"epoch": epoch, "seconds": time.perf_counter() - t0,
+                            **{f"train_{k}": v for k, v in tr.items()},
+                            **{f"val_{k}": v for k, v in va.items()}})
+        train_seconds = time.perf_counter() - started
+
+        model.eval()
+        x_eval = x_val if eval_split == "validation" else _tensor(eval_ds.x, dev)
+        card = model.card.with_extra(**{
+            **ev.reconstruction_metrics(model, x_eval),
+            **ev.elbo_metrics(model, x_eval, seed=seed),
+            "metrics.val_loss": history[-1]["val_loss"],
+            **ev.anomaly_calibration(model, x_val),
+            **ev.latent_stats(model, x_train),
+            "train.epochs": int(epochs),
+            "train.seed": int(seed),
+            "train.batch_size": int(batch_size),
+            "train.lr": float(lr),
+            "train.limit": "null" if limit is None else str(int(limit)),
+            "train.classes": "null" if classes is None else json.dumps([int(c) for c in classes]),
+            "train.val_fraction": float(val_fraction),
+            "train.eval_split": eval_split,
+            "train.samples": int(x_train.shape[0]),
+            "train.device": str(dev),
+            "train.seconds": round(train_seconds, 3),
+        })
+    model.card = card
+    path = checkpoint.save(model, out) if out is not None else None
+    return TrainResult(model=model, card=card, history=history, path=path)
