@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import builtins
 import threading
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -41,7 +42,7 @@ class TritonRuntime(Runtime):
         self.connect_timeout = _positive(connect_timeout, "connect_timeout")
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._clients: list[Any] = []
+        self._clients: weakref.WeakSet[Any] = weakref.WeakSet()  # one per thread; dead threads' go away
         self._infos: dict[str, ModelInfo] = {}
         self._closed = False
         if self.endpoint.protocol == "http":
@@ -69,7 +70,7 @@ class TritonRuntime(Runtime):
                 raise ServerUnavailableError(f"connection to {self.target} is closed")
             c = self._local.client = self._new_client(self.timeout)
             with self._lock:
-                self._clients.append(c)
+                self._clients.add(c)
         return c
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, model: str | None = None,
@@ -196,7 +197,7 @@ class TritonRuntime(Runtime):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            clients, self._clients = self._clients, []
+            clients, self._clients = list(self._clients), weakref.WeakSet()
         for c in clients:
             _close_quietly(c)
         self._local = threading.local()
