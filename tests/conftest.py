@@ -41,6 +41,7 @@ def _export_untrained(root: Path) -> None:
     torch.manual_seed(0)
     for name, family in FALLBACK_MODELS:
         card = ModelCard(family, "mlp", (1, 28, 28), 16, "bernoulli", "mnist", {})
+        card = card.with_extra(**{"anomaly.method": "mse", "anomaly.threshold": 0.05})
         export_model(build_model(card), root, name, max_batch=256, kind="gpu")
 
 
