@@ -60,8 +60,8 @@ class _Connection:
 class Client:
     """Encode, decode, generate, interpolate, denoise, score and compress with one model.
 
-    ``url`` None -> ``$AESERVE_URL`` or embedded over ``repository`` (default
-    ``aeserve.repository.default_repository()``); ``http://``/``grpc://`` -> Triton.
+    ``url`` None -> embedded over ``repository`` if given, else ``$AESERVE_URL``, else embedded
+    over ``aeserve.repository.default_repository()``; ``http://``/``grpc://`` -> Triton.
     ``model`` None -> ``mnist_vae`` if present, else the first model. ``timeout`` bounds
     each server request, ``connect_timeout`` the readiness check. ``progress``: True for a
     tqdm bar on long calls, or a callable ``(done, total)``.

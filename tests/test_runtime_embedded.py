@@ -89,6 +89,8 @@ def test_connect_selects_runtime(client_repo, monkeypatch):
         runtime.connect(None)
     with runtime.connect("embedded", client_repo) as r:  # explicit url wins over the env
         assert isinstance(r, EmbeddedRuntime)
+    with runtime.connect(None, client_repo) as r:         # so does an explicit repository
+        assert isinstance(r, EmbeddedRuntime)
 
 
 def test_closed_runtime_refuses(client_repo):

@@ -23,7 +23,8 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
             timeout: float = 30.0, connect_timeout: float = 5.0) -> Runtime:
     """Open a runtime.
 
-    ``url`` None -> ``$AESERVE_URL`` if set, else embedded. ``""``/``"embedded"`` ->
+    ``url`` None -> embedded if ``repository`` is given, else ``$AESERVE_URL`` if set, else
+    embedded (explicit arguments beat the environment). ``""``/``"embedded"`` ->
     EmbeddedRuntime over ``repository`` (default: aeserve.repository.default_repository());
     ``"embedded:<path>"`` names the repository in the URL. ``http[s]://host[:8000]`` /
     ``grpc[s]://host[:8001]`` -> TritonRuntime, checked ready within ``connect_timeout``.
@@ -31,7 +32,7 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
     Raises InputError/ConfigError for a malformed URL, RepositoryError for a missing
     repository, ServerUnavailableError for an unreachable or unready server.
     """
-    if url is None:
+    if url is None and repository is None:
         url = os.environ.get(ENV_URL) or None
     if is_embedded(url):
         from .embedded import EmbeddedRuntime
