@@ -1,0 +1,162 @@
+"""Atomic versioned repository writes: a killed or interrupted export leaves the repository as it was."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from aeserve.card import ModelCard
+from aeserve.errors import ExportError, RepositoryError
+from aeserve.export import writer
+from aeserve.export.writer import TMP_PREFIX, next_version, remove_stale_temp_dirs, write_models
+from aeserve.repository import Repository, parse_config
+
+CARD = "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n'
+               for k, v in ModelCard("ae", "mlp", (1, 8, 8), 4, "bernoulli", "toy").to_dict().items())
+CONFIG = 'name: "{name}"\nbackend: "onnxruntime"\nmax_batch_size: {mb}\n' + CARD.replace("{", "{{").replace("}", "}}")
+
+
+def files(name: str = "m", mb: int = 8, payload: bytes = b"onnx") -> dict[str, tuple[str, bytes]]:
+    return {f"{name}_{r}": (CONFIG.format(name=f"{name}_{r}", mb=mb), payload + r.encode())
+            for r in ("encoder", "decoder")}
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "")
+            for p in sorted(root.rglob("*")) if not p.relative_to(root).parts[0].startswith(TMP_PREFIX)}
+
+
+def test_new_model_then_next_versions(tmp_path):
+    repo = tmp_path / "a" / "repo"
+    assert write_models(repo, files(mb=8))[0] == 1
+    version, paths = write_models(repo, files(mb=16, payload=b"v2"))
+    assert version == 2 and paths["m_encoder"] == repo / "m_encoder" / "2" / "model.onnx"
+    assert (repo / "m_encoder" / "1" / "model.onnx").read_bytes() == b"onnxencoder"
+    assert paths["m_encoder"].read_bytes() == b"v2encoder"
+    assert parse_config((repo / "m_decoder" / "config.pbtxt").read_text()).max_batch_size == 16
+    assert not list(repo.glob(TMP_PREFIX + "*"))
+
+
+def test_next_version_counts_every_numeric_dir(tmp_path):
+    (tmp_path / "m_encoder" / "3").mkdir(parents=True)  # even without a model file: never reused
+    (tmp_path / "m_decoder" / "1").mkdir(parents=True)
+    assert next_version(tmp_path, ["m_encoder", "m_decoder"]) == 4
+    assert write_models(tmp_path, files())[0] == 4
+
+
+def test_repository_not_a_directory(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(RepositoryError, match="not a directory"):
+        write_models(tmp_path / "file", files())
+    assert (tmp_path / "file").read_text() == "x"
+
+
+def test_failed_rename_rolls_back(tmp_path, monkeypatch):
+    write_models(tmp_path, files())
+    before = snapshot(tmp_path)
+    real, calls = os.replace, []
+
+    def flaky(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:  # the decoder's config, after the encoder's was replaced
+            raise OSError(28, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(writer.os, "replace", flaky)
+    with pytest.raises(ExportError, match="nothing was changed: .*No space left"):
+        write_models(tmp_path, files(mb=99))
+    monkeypatch.undo()
+    assert snapshot(tmp_path) == before
+    assert not list(tmp_path.glob(TMP_PREFIX + "*"))
+    assert Repository(tmp_path).model("m").versions == (1,)
+
+
+def test_stale_temp_dirs_of_dead_writers_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{TMP_PREFIX}{int(dead.stdout)}-abc"
+    live = tmp_path / f"{TMP_PREFIX}{os.getpid()}-xyz"
+    stale.mkdir()
+    live.mkdir()
+    assert remove_stale_temp_dirs(tmp_path) == [stale]
+    assert live.is_dir() and not stale.exists()
+
+
+# ---- killing a real export process halfway -----------------------------------------------
+
+SCRIPT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    import torch
+    from aeserve.card import ModelCard
+    from aeserve.models import build_model
+    from aeserve.export import export_model, writer
+
+    repo, name, marker, pause_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    real, written = writer._write_file, []
+
+    def pausing(path, data):
+        real(path, data)
+        written.append(path)
+        if len(written) == pause_after:   # halfway: the temp dir holds part of the export
+            marker.write_text(str(path))
+            time.sleep(120)
+
+    writer._write_file = pausing
+    torch.manual_seed(0)
+    model = build_model(ModelCard("ae", "mlp", (1, 8, 8), 4, "bernoulli", "toy", {"hparams": '{"hidden": [16]}'}))
+    export_model(model.eval(), repo, name, max_batch=8)
+    print("finished")
+""")
+
+
+def run_and_interrupt(tmp_path: Path, repo: Path, name: str, pause_after: int, sig: int) -> subprocess.CompletedProcess:
+    marker = tmp_path / f"marker-{name}-{pause_after}-{sig}"
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(repo), name, str(marker), str(pause_after)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"export subprocess never reached the pause point: rc={proc.returncode}\n{err[-2000:]}")
+        time.sleep(0.05)
+    assert any(p.name.startswith(TMP_PREFIX) for p in repo.iterdir())  # really halfway
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.fixture(scope="module")
+def base_repo(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("atomic") / "repo"
+    write_models(repo, files("m"))
+    return repo
+
+
+@pytest.mark.parametrize("name, pause_after", [("m", 3), ("fresh", 1)])
+def test_sigkill_halfway_leaves_repository_as_it_was(tmp_path, base_repo, name, pause_after):
+    before = snapshot(base_repo)
+    done = run_and_interrupt(tmp_path, base_repo, name, pause_after, signal.SIGKILL)
+    assert done.returncode == -signal.SIGKILL and "finished" not in done.stdout
+    assert snapshot(base_repo) == before                       # no partial version, configs intact
+    assert Repository(base_repo).models() == ["m"]
+    assert Repository(base_repo).model("m").versions == (1,)
+    assert not (base_repo / "m_encoder" / "2").exists() and not (base_repo / "fresh_encoder").exists()
+    remove_stale_temp_dirs(base_repo)                          # what the next write does first
+    assert not list(base_repo.glob(TMP_PREFIX + "*"))
+
+
+def test_ctrl_c_halfway_leaves_nothing(tmp_path, base_repo):
+    before = snapshot(base_repo)
+    done = run_and_interrupt(tmp_path, base_repo, "m", 2, signal.SIGINT)
+    assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
+    assert snapshot(base_repo) == before
+    assert not list(base_repo.glob(TMP_PREFIX + "*"))         # cleaned up on the way out
