@@ -274,7 +274,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.batch_size": int(batch_size),
             "train.lr": float(lr),
             "train.limit": "null" if limit is None else str(int(limit)),
-            "train.classes": "null" if classes is None else json.dumps([int(c) for c in classes]),
+            "train.classes": "null" if classes is None else json.dumps([int(c) for c in classes], separators=(",", ":")),
             "train.val_fraction": float(val_fraction),
             "train.eval_split": eval_split,
             "train.samples": int(x_train.shape[0]),
