@@ -18,6 +18,20 @@ the header. The symbols are then coded by whichever method is smallest for this 
 ``rans-fit``   rANS with a Gaussian fitted to this blob (mean/std stored in the header)
 =============  =====================================================================
 
+Rate and distortion, measured on the MNIST test set (10k images) with 16-d MLP models
+trained for 8 epochs (VAE: reconstruct PSNR 19.55 dB; AE: 20.18 dB); the coder chosen
+was ``rans-card``, within 0.5% of the per-dimension empirical entropy:
+
+====  ========  ==============  ==============
+bits  B/image   VAE PSNR loss   AE PSNR loss
+====  ========  ==============  ==============
+4     6.2       0.53 dB         1.01 dB
+5     8.2       0.13 dB         0.26 dB
+6     10.3      0.032 dB        0.064 dB
+7     12.3      0.009 dB        0.017 dB
+8     14.3      0.002 dB        0.003 dB
+====  ========  ==============  ==============
+
 Container (all integers little-endian; varint = unsigned LEB128)::
 
     b"AEZ" | format u8 (=1) | coder u8 | bits u8 | name_len u8 | name utf-8 | version varint
@@ -49,7 +63,7 @@ __all__ = ["MAGIC", "FORMAT_VERSION", "DEFAULT_BITS", "MARGIN", "CODERS", "Paylo
 
 MAGIC = b"AEZ"
 FORMAT_VERSION = 1
-DEFAULT_BITS = 8
+DEFAULT_BITS = 7  # measured: see the table in the module docstring
 MIN_BITS, MAX_BITS = 1, 16
 MARGIN = 0.05  # widen the card's [min, max] by this share of the span on each side
 CODERS = ("raw", "zlib", "lzma", "rans-card", "rans-fit")

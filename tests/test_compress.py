@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from aeserve.card import ModelCard
-from aeserve.compress import (CODERS, FORMAT_VERSION, MAGIC, decode_payload, dequantize, encode_payload,
+from aeserve.compress import (CODERS, DEFAULT_BITS, FORMAT_VERSION, MAGIC, decode_payload, dequantize, encode_payload,
                               peek_header, quantization_range, quantize)
 from aeserve.errors import InputError, PayloadError
 
@@ -76,7 +76,7 @@ def test_quantization_error_is_half_a_step_inside_the_range():
     lo, hi = quantization_range(CARD)
     inside = np.all((z >= lo) & (z <= hi), axis=1)
     out = decode_payload(encode_payload(z, model="m", version=1, card=CARD), model="m", version=1, card=CARD)
-    step = (hi.astype(np.float64) - lo) / 255
+    step = (hi.astype(np.float64) - lo) / (2**DEFAULT_BITS - 1)
     assert np.all(np.abs(out[inside] - z[inside]) <= step / 2 + 1e-6)
 
 
@@ -192,7 +192,7 @@ def test_card_stats_of_the_wrong_length_fall_back_to_the_header():
     z = _latents(5)
     blob = encode_payload(z, model="m", version=1, card=card)
     assert peek_header(blob).range_in_header
-    assert np.array_equal(decode_payload(blob, model="m", version=1, card=card), _mirror(z, card, 8))
+    assert np.array_equal(decode_payload(blob, model="m", version=1, card=card), _mirror(z, card, DEFAULT_BITS))
 
 
 def test_format_is_stable():
@@ -205,7 +205,7 @@ def test_format_is_stable():
     z = (np.array(u).reshape(64, DIM, 4).sum(axis=2) - 2.0) * 0.5  # Irwin-Hall: peaked at 0
     card = BARE.with_extra(**{"latent.min": [-1.5] * DIM, "latent.max": [1.5] * DIM,
                               "latent.mean": [0.0] * DIM, "latent.std": [0.28] * DIM})
-    blob = encode_payload(z, model="mnist_vae", version=1, card=card)
+    blob = encode_payload(z, model="mnist_vae", version=1, card=card, bits=8)
     assert blob[:16] == b"AEZ\x01" + bytes([CODERS.index("rans-card"), 8, 9]) + b"mnist_vae"
     assert (len(blob), hashlib.sha256(blob).hexdigest()[:16]) == GOLDEN
     assert np.array_equal(decode_payload(blob, model="mnist_vae", version=1, card=card), _mirror(z, card, 8))
