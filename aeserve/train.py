@@ -39,6 +39,7 @@ from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
 
 COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -80,7 +81,8 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
 
 def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size: int, lr: float,
              seed: int, limit: int | None, classes: Sequence[int] | None, val_fraction: float,
-             likelihood: str, hparams: dict[str, Any] | None, device: str) -> torch.device:
+             likelihood: str, hparams: dict[str, Any] | None, device: str,
+             lr_schedule: str = "constant") -> torch.device:
     """Check every training argument that can be checked without data. Returns the device."""
     if family not in REGISTRY:
         raise ConfigError(f"unknown family {family!r}; expected one of {', '.join(sorted(REGISTRY))}")
@@ -96,6 +98,8 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         _check_int("limit", limit, 1)
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(f"unknown lr schedule {lr_schedule!r}; expected one of {', '.join(LR_SCHEDULES)}")
     if not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
         raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction!r}")
     if classes is not None:
@@ -170,7 +174,7 @@ def _progress_bar(total: int, desc: str, enabled: bool):
 
 
 def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.Generator,
-               opt: torch.optim.Optimizer | None, bar) -> dict[str, float]:
+               opt: torch.optim.Optimizer | None, bar, sched: Any = None) -> dict[str, float]:
     """One pass over ``x`` in seeded random order; trains when ``opt`` is given. Returns mean loss parts."""
     model.train()
     n = x.shape[0]
@@ -186,6 +190,8 @@ def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if sched is not None:
+                    sched.step()
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise ConfigError(f"training diverged (loss {value}) at batch {step}; try a lower learning rate")
@@ -204,11 +210,13 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
           epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
           device: str = "cpu", limit: int | None = None, classes: Sequence[int] | None = None,
           val_fraction: float = 0.1, likelihood: str = "bernoulli", hparams: dict[str, Any] | None = None,
-          out: str | os.PathLike | None = None, progress: bool = True) -> TrainResult:
+          out: str | os.PathLike | None = None, progress: bool = True,
+          lr_schedule: str = "constant") -> TrainResult:
     """Train an autoencoder and return ``TrainResult(model, card, history, path)``.
 
     ``data`` is anything ``aeserve.data.load_dataset`` accepts ("mnist", "fashion-mnist",
-    a path). Adam at ``lr``; per epoch the validation loss (same objective, held-out
+    a path). Adam at ``lr``, constant or (``lr_schedule="cosine"``) decayed per step
+    along a half cosine to 0 at the last step; per epoch the validation loss (same objective, held-out
     ``val_fraction`` of the training split, no updates) is recorded in ``history`` and
     shown with the progress bar. Afterwards the card gets ``metrics.test_mse``,
     ``metrics.test_psnr`` and, for a VAE, ``metrics.test_elbo`` (see
@@ -221,7 +229,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     classes = list(classes) if classes is not None and not isinstance(classes, (str, bytes)) else classes
     dev = validate(family, arch, latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                    limit=limit, classes=classes, val_fraction=val_fraction, likelihood=likelihood,
-                   hparams=hparams, device=device)
+                   hparams=hparams, device=device, lr_schedule=lr_schedule)
     torch.set_num_threads(torch_threads())
     train_ds, val_ds, eval_ds, eval_split = _load_data(data, limit, classes, val_fraction, seed)
     try:
@@ -245,11 +253,13 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
         history: list[dict[str, float]] = []
         started = time.perf_counter()
         steps = math.ceil(x_train.shape[0] / batch_size)
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps)
+                 if lr_schedule == "cosine" else None)
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             bar = _progress_bar(steps, f"epoch {epoch}/{epochs}", progress)
             try:
-                tr = _run_epoch(model, x_train, batch_size, gen, opt, bar)
+                tr = _run_epoch(model, x_train, batch_size, gen, opt, bar, sched)
                 va = _run_epoch(model, x_val, max(batch_size, 1024), gen, None, None)
                 if bar is not None:
                     bar.set_postfix(loss=f"{tr['loss']:.4g}", val_loss=f"{va['loss']:.4g}", refresh=True)
@@ -273,6 +283,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.seed": int(seed),
             "train.batch_size": int(batch_size),
             "train.lr": float(lr),
+            "train.lr_schedule": lr_schedule,
             "train.limit": "null" if limit is None else str(int(limit)),
             "train.classes": "null" if classes is None else json.dumps([int(c) for c in classes], separators=(",", ":")),
             "train.val_fraction": float(val_fraction),

@@ -39,6 +39,12 @@ def test_same_seed_gives_identical_weights_and_other_seed_does_not():
     assert a.history == [dict(h, seconds=a.history[i]["seconds"]) for i, h in enumerate(b.history)]
 
 
+def test_cosine_schedule_changes_training_and_is_recorded():
+    const, cos = quick("ae", epochs=2), quick("ae", epochs=2, lr_schedule="cosine")
+    assert cos.card.get("train.lr_schedule") == "cosine"
+    assert cos.history[0]["train_loss"] != const.history[0]["train_loss"]
+
+
 def test_callers_global_rng_is_untouched():
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -101,7 +107,7 @@ def test_card_holds_metrics_calibration_latent_stats_and_provenance(vae_run):
     t = card.train
     assert (t["epochs"], t["seed"], t["batch_size"], t["lr"], t["limit"], t["classes"]) == \
         ("2", "0", "128", "0.001", "600", "null")
-    assert float(t["seconds"]) > 0 and t["samples"] == "540"
+    assert float(t["seconds"]) > 0 and t["samples"] == "540" and t["lr_schedule"] == "constant"
     assert card.hparams == {"hidden": [64], "beta": 1.0}
 
 
@@ -159,6 +165,7 @@ def test_data_without_test_split_is_evaluated_on_validation(tmp_path):
     (dict(val_fraction=1.0), ConfigError, "validation fraction"),
     (dict(likelihood="poisson"), ConfigError, "unknown likelihood 'poisson'; expected one of bernoulli, gaussian"),
     (dict(classes=[]), ConfigError, "class filter is empty"),
+    (dict(lr_schedule="step"), ConfigError, "unknown lr schedule 'step'; expected one of constant, cosine"),
     (dict(hparams={"lam": 1.0}), ConfigError, "lam do not apply to family 'vae'.*accepted: hidden, sigma, beta"),
     (dict(hparams={"hidden": ["x"]}), ConfigError, "invalid hyper-parameters"),
     (dict(device="tpu"), ConfigError, "device 'tpu'; expected 'cpu', 'cuda' or 'cuda:N'"),

@@ -33,6 +33,8 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
 @click.option("--epochs", type=int, default=10, show_default=True)
 @click.option("--batch-size", type=int, default=128, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr-schedule", default="constant", show_default=True,
+              help="constant | cosine (decay to 0 over the run)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N")
 @click.option("--limit", type=int, default=None, help="use at most N images per split")
@@ -50,7 +52,7 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
 @click.option("--out", default=None, help="checkpoint path [default: <family>.pt]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: int, batch_size: int, lr: float,
-                  seed: int, device: str, limit: int | None, classes: str | None, val_fraction: float,
+                  lr_schedule: str, seed: int, device: str, limit: int | None, classes: str | None, val_fraction: float,
                   likelihood: str, beta: float | None, lam: float | None, noise: str | None,
                   noise_level: float | None, sigma: float | None, hidden: str | None, channels: str | None,
                   dense: int | None, out: str | None, quiet: bool) -> None:
@@ -64,7 +66,8 @@ def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: in
     hparams = {k: v for k, v in given.items() if v is not None}
     result = train(family, arch, latent_dim, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                    device=device, limit=limit, classes=_int_list("--classes", classes), val_fraction=val_fraction,
-                   likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt", progress=not quiet)
+                   likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt", progress=not quiet,
+                   lr_schedule=lr_schedule)
     click.echo(summary(result.card, result.path))
 
 
