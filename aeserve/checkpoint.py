@@ -72,6 +72,8 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     Raises CheckpointError if the file cannot be written.
     """
     path = Path(path)
+    if not all(hasattr(model, a) for a in ("card", "encoder", "decoder")):
+        raise CheckpointError(f"cannot save a {type(model).__name__}; expected an aeserve.models.Autoencoder")
     card = model.card.to_dict()
     encoder, decoder = _plain_state(model.encoder), _plain_state(model.decoder)
     payload = {
@@ -172,6 +174,13 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """
     from .models import build_model
 
+    if isinstance(map_location, (str, torch.device)):
+        try:
+            target = torch.device(map_location)
+        except (RuntimeError, TypeError):
+            raise CheckpointError(f"unknown map_location {map_location!r}; expected 'cpu', 'cuda' or 'cuda:N'") from None
+        if target.type == "cuda" and not torch.cuda.is_available():
+            raise CheckpointError(f"cannot load {path} onto {map_location!r}: CUDA is not available here; use 'cpu'")
     raw = _read(path, map_location)
     card = _card(raw, path)
     try:

@@ -186,3 +186,14 @@ def test_unwritable_destination(tmp_path):
     blocker.write_text("x")
     with pytest.raises(CheckpointError, match="cannot write checkpoint"):
         checkpoint.save(small_model(), blocker / "m.pt")
+
+
+def test_bad_model_or_map_location(tmp_path, monkeypatch):
+    with pytest.raises(CheckpointError, match="expected an aeserve.models.Autoencoder"):
+        checkpoint.save(torch.nn.Linear(2, 2), tmp_path / "m.pt")
+    path = checkpoint.save(small_model(), tmp_path / "m.pt")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(CheckpointError, match="CUDA is not available here"):
+        checkpoint.load(path, map_location="cuda")
+    with pytest.raises(CheckpointError, match="unknown map_location 'gpu0'"):
+        checkpoint.load(path, map_location="gpu0")
