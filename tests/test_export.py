@@ -19,6 +19,7 @@ from aeserve.errors import CheckpointError, ConfigError, ExportError, ParityErro
 from aeserve.export import export_checkpoint, export_model
 from aeserve.export import exporter as exporter_mod
 from aeserve.export.onnx_graphs import Graph, export_graphs, find_random_ops, symbolic_batch
+from aeserve.export.writer import temp_dirs
 from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches, session
 from aeserve.models import build_model
 from aeserve.repository import Repository, card_from_config
@@ -117,7 +118,7 @@ def test_versions_side_by_side_never_overwritten(tmp_path):
     assert r1.paths["encoder"].is_file() and r2.paths["encoder"].is_file()
     m = Repository(tmp_path).model("m")
     assert m.versions == (1, 2) and m.max_batch_size == 32  # config follows the newest export
-    assert not list(tmp_path.glob(".aeserve-tmp-*"))
+    assert temp_dirs(tmp_path) == []
     before = snapshot(tmp_path)
     with pytest.raises(RepositoryError, match="version 2 already exists"):
         export_model(model, tmp_path, "m", max_batch=8, version=2)

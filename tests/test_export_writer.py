@@ -16,7 +16,7 @@ import pytest
 from aeserve.card import ModelCard
 from aeserve.errors import ExportError, RepositoryError
 from aeserve.export import writer
-from aeserve.export.writer import TMP_PREFIX, next_version, remove_stale_temp_dirs, write_models
+from aeserve.export.writer import TMP_PREFIX, next_version, remove_stale_temp_dirs, temp_dirs, write_models
 from aeserve.repository import Repository, parse_config
 
 CARD = "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n'
@@ -31,7 +31,7 @@ def files(name: str = "m", mb: int = 8, payload: bytes = b"onnx") -> dict[str, t
 
 def snapshot(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): (hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "")
-            for p in sorted(root.rglob("*")) if not p.relative_to(root).parts[0].startswith(TMP_PREFIX)}
+            for p in sorted(root.rglob("*"))}
 
 
 def test_new_model_then_next_versions(tmp_path):
@@ -42,7 +42,7 @@ def test_new_model_then_next_versions(tmp_path):
     assert (repo / "m_encoder" / "1" / "model.onnx").read_bytes() == b"onnxencoder"
     assert paths["m_encoder"].read_bytes() == b"v2encoder"
     assert parse_config((repo / "m_decoder" / "config.pbtxt").read_text()).max_batch_size == 16
-    assert not list(repo.glob(TMP_PREFIX + "*"))
+    assert temp_dirs(repo) == []
 
 
 def test_next_version_counts_every_numeric_dir(tmp_path):
@@ -75,18 +75,32 @@ def test_failed_rename_rolls_back(tmp_path, monkeypatch):
         write_models(tmp_path, files(mb=99))
     monkeypatch.undo()
     assert snapshot(tmp_path) == before
-    assert not list(tmp_path.glob(TMP_PREFIX + "*"))
+    assert temp_dirs(tmp_path) == []
     assert Repository(tmp_path).model("m").versions == (1,)
 
 
 def test_stale_temp_dirs_of_dead_writers_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    stale = tmp_path / f"{TMP_PREFIX}{int(dead.stdout)}-abc"
-    live = tmp_path / f"{TMP_PREFIX}{os.getpid()}-xyz"
-    stale.mkdir()
-    live.mkdir()
-    assert remove_stale_temp_dirs(tmp_path) == [stale]
-    assert live.is_dir() and not stale.exists()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout)
+    stale = [tmp_path / f".repo{TMP_PREFIX}{dead}-abc", repo / f"{TMP_PREFIX}{dead}-def"]
+    live = [tmp_path / f".repo{TMP_PREFIX}{os.getpid()}-xyz", tmp_path / f".other{TMP_PREFIX}{dead}-abc"]
+    for p in stale + live:
+        p.mkdir()
+    assert sorted(remove_stale_temp_dirs(repo)) == sorted(stale)
+    assert all(p.is_dir() for p in live) and not any(p.exists() for p in stale)
+
+
+def test_staging_inside_root_when_parent_unusable(tmp_path, monkeypatch):
+    real_access = os.access
+    monkeypatch.setattr(writer.os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    seen = []
+    real_write = writer._write_file
+    monkeypatch.setattr(writer, "_write_file", lambda path, data: (seen.append(path), real_write(path, data)))
+    write_models(tmp_path / "repo", files())
+    assert seen and all(p.is_relative_to(tmp_path / "repo") and TMP_PREFIX in str(p) for p in seen)
+    assert temp_dirs(tmp_path / "repo") == [] and Repository(tmp_path / "repo").models() == ["m"]
 
 
 # ---- killing a real export process halfway -----------------------------------------------
@@ -128,7 +142,8 @@ def run_and_interrupt(tmp_path: Path, repo: Path, name: str, pause_after: int, s
             out, err = proc.communicate()
             pytest.fail(f"export subprocess never reached the pause point: rc={proc.returncode}\n{err[-2000:]}")
         time.sleep(0.05)
-    assert any(p.name.startswith(TMP_PREFIX) for p in repo.iterdir())  # really halfway
+    staged = temp_dirs(repo)
+    assert len(staged) == 1 and staged[0].parent == repo.parent  # really halfway; staged next to the root
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -151,7 +166,7 @@ def test_sigkill_halfway_leaves_repository_as_it_was(tmp_path, base_repo, name, 
     assert Repository(base_repo).model("m").versions == (1,)
     assert not (base_repo / "m_encoder" / "2").exists() and not (base_repo / "fresh_encoder").exists()
     remove_stale_temp_dirs(base_repo)                          # what the next write does first
-    assert not list(base_repo.glob(TMP_PREFIX + "*"))
+    assert temp_dirs(base_repo) == []
 
 
 def test_ctrl_c_halfway_leaves_nothing(tmp_path, base_repo):
@@ -159,4 +174,4 @@ def test_ctrl_c_halfway_leaves_nothing(tmp_path, base_repo):
     done = run_and_interrupt(tmp_path, base_repo, "m", 2, signal.SIGINT)
     assert done.returncode != 0 and "KeyboardInterrupt" in done.stderr
     assert snapshot(base_repo) == before
-    assert not list(base_repo.glob(TMP_PREFIX + "*"))         # cleaned up on the way out
+    assert temp_dirs(base_repo) == []         # cleaned up on the way out

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import ConfigError, ExportError
 from ..repository import DEFAULT_REPOSITORY
 from .exporter import ExportResult, export_checkpoint
-from .writer import check_repository_path, signals_held
+from .writer import TMP_PREFIX, check_repository_path, remove_stale_temp_dirs, signals_held
 
 DEFAULT_MANIFEST = "export/manifest.json"
 _REQUIRED = {"checkpoint": str, "name": str, "max_batch": int, "kind": str, "instances": int,
@@ -102,7 +102,9 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
     parent = root.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.regen-", dir=parent))
+        remove_stale_temp_dirs(root)
+        staging = Path(tempfile.mkdtemp(prefix=f".{root.absolute().name}{TMP_PREFIX}{os.getpid()}-regen-",
+                                        dir=parent))
     except OSError as e:
         raise ExportError(f"cannot create a staging directory next to {root}: {e}") from None
     try:
@@ -116,7 +118,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
 
 def _swap_in(staging: Path, root: Path) -> None:
     """Replace ``root`` by ``staging`` with two renames (signals held; the first is undone on failure)."""
-    old = root.parent / f".{root.name}.old-{os.getpid()}"
+    old = Path(str(staging) + "-old")
     with signals_held():
         try:
             if root.exists():

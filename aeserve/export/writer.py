@@ -6,14 +6,18 @@
         "mnist_vae_decoder": (config_text, onnx_bytes),
     })                                                          # version = max existing + 1
 
-Everything is first written (and fsynced) to a temp directory ``.aeserve-tmp-<pid>-*``
-inside the repository root, then moved into place by renames: a Triton model that is
+Everything is first written (and fsynced) to a staging directory, then moved into place
+by renames. The staging directory is ``.<repo>.aeserve-tmp-<pid>-*`` next to the
+repository root (a hidden directory *inside* the root would be polled by a running Triton
+as a broken model, and a server started with ``--exit-on-error=true`` refuses to start
+next to one), or ``.aeserve-tmp-<pid>-*`` inside the root only when the parent is on
+another filesystem or not writable (the rename must stay atomic). A Triton model that is
 new is renamed in whole; for an existing one the new version directory is renamed in
 and ``config.pbtxt`` is atomically replaced. Version directories go in before any
 config changes. SIGINT/SIGTERM are held during the few renames of the commit and a
 failing rename rolls back the ones done, so a crash or Ctrl-C leaves the repository
-as it was (a hard kill can at worst leave an orphan temp directory, which is hidden,
-never read as a model, and removed by the next write). Nothing is ever overwritten:
+as it was (a hard kill can at worst leave an orphan staging directory, which is
+hidden, never read by ``Repository``, and removed by the next write). Nothing is ever overwritten:
 an existing version directory is never replaced. Raises RepositoryError (path not a
 directory, version already present) or ExportError (an OS error while writing).
 """
@@ -32,7 +36,7 @@ from typing import Iterator, Mapping
 from ..errors import ExportError, RepositoryError
 from ..repository import CONFIG_FILENAME, MODEL_FILENAME
 
-TMP_PREFIX = ".aeserve-tmp-"
+TMP_PREFIX = ".aeserve-tmp-"   # inside the root; next to it: ".<root name>" + TMP_PREFIX
 
 
 def check_repository_path(root: str | os.PathLike[str]) -> Path:
@@ -78,7 +82,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
     try:
         root.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_dirs(root)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-", dir=root))
+        tmp = make_staging_dir(root)
     except OSError as e:
         raise ExportError(f"cannot write to model repository {root}: {e}") from None
     try:
@@ -150,13 +154,39 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _staging_places(root: Path) -> list[tuple[Path, str]]:
+    """(directory, name prefix) where staging directories for ``root`` may live, preferred first."""
+    parent = root.absolute().parent
+    return [(parent, f".{root.absolute().name}{TMP_PREFIX}"), (root, TMP_PREFIX)]
+
+
+def make_staging_dir(root: Path, tag: str = "") -> Path:
+    """A fresh staging directory on ``root``'s filesystem (next to it if possible, else inside)."""
+    (parent, prefix), (inside, inside_prefix) = _staging_places(root)
+    try:
+        usable = os.stat(parent).st_dev == os.stat(root).st_dev and os.access(parent, os.W_OK | os.X_OK)
+    except OSError:
+        usable = False
+    where, prefix = (parent, prefix) if usable else (inside, inside_prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{tag}", dir=where))
+
+
+def temp_dirs(root: Path) -> list[Path]:
+    """Staging directories that belong to ``root`` (ours and those left by dead writers)."""
+    found: list[Path] = []
+    for where, prefix in _staging_places(Path(root)):
+        if where.is_dir():
+            found.extend(sorted(where.glob(prefix + "*")))
+    return found
+
+
 def remove_stale_temp_dirs(root: Path) -> list[Path]:
-    """Delete temp dirs left in ``root`` by writers that died (their pid is gone). Returns them."""
+    """Delete staging dirs of ``root`` left by writers that died (their pid is gone). Returns them."""
     removed = []
-    for p in root.glob(TMP_PREFIX + "*"):
+    for p in temp_dirs(root):
         try:
-            pid = int(p.name[len(TMP_PREFIX):].split("-", 1)[0])
-        except ValueError:
+            pid = int(p.name.split(TMP_PREFIX, 1)[1].split("-", 1)[0])
+        except (IndexError, ValueError):
             continue
         if pid != os.getpid() and not _alive(pid):
             shutil.rmtree(p, ignore_errors=True)
