@@ -10,14 +10,15 @@ Points are coloured by integer label (tab10/tab20), or one colour without labels
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import DataError, InputError
+from .errors import InputError
+from .fileio import write_bytes_atomic
 
 __all__ = ["pca_2d", "latent_scatter"]
 
@@ -98,18 +99,6 @@ def latent_scatter(z: Any, labels: Any, path: str | os.PathLike[str], *, title: 
 
 
 def _save(fig: Any, path: Path, dpi: int) -> Path:
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                fig.savefig(f, format="png", dpi=dpi)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as e:
-        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return write_bytes_atomic(path, buf.getvalue())

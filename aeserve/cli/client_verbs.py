@@ -18,8 +18,6 @@ are written atomically and only after the work succeeded; ``.png`` outputs are g
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +25,7 @@ import click
 import numpy as np
 
 from ..errors import DataError, InputError
+from ..fileio import write_bytes_atomic
 from ..images import as_batch
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -96,30 +95,11 @@ def _check_out(out: str, allowed: tuple[str, ...] | None) -> Path:
     return path
 
 
-def _write_bytes(path: Path, data: bytes) -> Path:
-    """Atomic write: temp file in the same directory, then rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as e:
-        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
-
-
 def _write_images(images: np.ndarray, path: Path, ncol: int | None = None) -> Path:
     if path.suffix.lower() == ".npy":
         buf = io.BytesIO()
         np.save(buf, np.asarray(images, dtype=np.float32))
-        return _write_bytes(path, buf.getvalue())
+        return write_bytes_atomic(path, buf.getvalue())
     from ..images import save_grid
 
     return save_grid(images, path, ncol=ncol)
@@ -219,7 +199,7 @@ def compress_command(sources: tuple[str, ...], data: str | None, split: str | No
             p_dec, p_rec = psnr(xf, c.decompress(blob)), psnr(xf, c.reconstruct(xf))
             lines.append(f"PSNR: decompressed {p_dec:.2f} dB, reconstruct {p_rec:.2f} dB "
                          f"(quantization costs {p_rec - p_dec:.3f} dB)")
-        _write_bytes(path, blob)
+        write_bytes_atomic(path, blob)
         h = peek_header(blob)
         click.echo(f"wrote {path}: {h.n} images -> {len(blob)} bytes ({h.bytes_per_item:.2f} B/image; "
                    f"{c.model} v{h.version}, {h.bits} bits, coder {h.coder})")
@@ -271,7 +251,7 @@ def score_command(sources: tuple[str, ...], data: str | None, split: str | None,
         flags = None if threshold is None else scores > threshold
         rows = ["index,score,is_anomaly"] + [
             f"{i},{s:.9g},{'' if flags is None else int(flags[i])}" for i, s in enumerate(scores.tolist())]
-        _write_bytes(path, ("\n".join(rows) + "\n").encode())
+        write_bytes_atomic(path, ("\n".join(rows) + "\n").encode())
         msg = f"wrote {path}: {len(scores)} {method} scores from {c.model} (mean {scores.mean():.6g})"
         if flags is None:
             click.echo(msg + "; is_anomaly left empty: pass --threshold (the card has none for this method)")
