@@ -79,7 +79,7 @@ def latent_scatter(z: Any, labels: Any, path: str | os.PathLike[str], *, title: 
     fig = Figure(figsize=(6.4, 5.6))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    size = max(1.0, min(12.0, 6000.0 / arr.shape[0]))
+    size = max(2.0, min(16.0, 20000.0 / arr.shape[0]))
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=size, alpha=0.6, linewidths=0)
     else:
