@@ -1,0 +1,264 @@
+"""``evaluate``: every quality figure of one model, measured through the Client.
+
+    from aeserve.eval import evaluate, format_table, write_json
+    report = evaluate("mnist_vae", subset=1000)                        # embedded over model_repository/
+    report = evaluate("mnist_vae", url="grpc://localhost:8001")        # the same, against Triton
+    print(format_table(report)); write_json(report, "report.json")
+
+Sections (``sections=`` picks some; default all that apply to the model):
+
+``reconstruction``  MSE / PSNR of ``client.reconstruct`` on the test split, PCA (k = latent) beside it
+``likelihood``      VAE: ELBO and IWAE bound with ``k`` samples on ``likelihood_n`` images (nats);
+                    Bernoulli models are scored on dynamically binarized images by default
+``denoising``       PSNR of noisy input and ``client.denoise`` output: Gaussian 0.3/0.5, masking 0.25/0.5
+``anomaly``         one-class protocol, ten ``<dataset>_oneclass<c>`` models (``train_one_class=True`` trains them)
+``generation``      the project's classifier on ``client.generate``: confident share, label entropy, Fréchet distance
+``compression``     ``client.compress`` bytes/image and PSNR vs PNG, WebP, JPEG; optional rate-distortion plot
+
+A section that does not apply, or whose prerequisites are missing (no classifier, no
+one-class models), is reported as ``{"skipped": reason}``; the others still run.
+Raises ModelNotFoundError / ServerUnavailableError (from the Client), ConfigError for an
+unknown section, DataError / InputError when the data does not fit the model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ..data import DATASETS
+from ..errors import AeserveError, ConfigError, DataError, InputError
+from . import report as rep
+
+SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression")
+MAX_GENERATE = 10000
+
+
+class _Data:
+    """Test split (limited to ``subset``) plus a lazily loaded training split."""
+
+    def __init__(self, name: str, subset: int | None, input_shape: tuple[int, ...]):
+        from ..data import load_dataset
+
+        self._load, self.name, self.split = load_dataset, name, "test"
+        try:
+            self.test = load_dataset(name, "test", limit=subset)
+        except DataError:
+            if str(name).lower() in DATASETS:
+                raise
+            self.test, self.split = load_dataset(name, "all", limit=subset), "all"  # a user file: no split
+        if tuple(self.test.input_shape) != tuple(input_shape):
+            raise InputError(f"data {name!r} has samples of shape {self.test.input_shape}; the model expects "
+                             f"{tuple(input_shape)}: pass --data with matching data")
+        self._train = None
+
+    @property
+    def train(self):
+        """The training split (DataError for user data without one)."""
+        if self._train is None:
+            self._train = self._load(self.name, "train")
+        return self._train
+
+
+def _check_sections(sections: Sequence[str] | None) -> tuple[str, ...]:
+    if sections is None:
+        return SECTIONS
+    if isinstance(sections, str):
+        sections = [s for s in sections.split(",") if s]
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown or not sections:
+        raise ConfigError(f"unknown section(s) {', '.join(unknown) or '(none given)'}; expected some of {', '.join(SECTIONS)}")
+    return tuple(s for s in SECTIONS if s in sections)
+
+
+def _positive(name: str, v: Any, allow_none: bool = True) -> int | None:
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+        raise InputError(f"{name} must be a positive integer, got {v!r}")
+    return int(v)
+
+
+def evaluate(model: str | None = None, data: str | None = None, url: str | None = None, *,
+             repository: str | os.PathLike[str] | None = None, subset: int | None = None,
+             sections: Sequence[str] | str | None = None, k: int = 5000, likelihood_n: int = 1000,
+             binarize: bool | None = None, seed: int = 0, baselines: bool = True,
+             train_one_class: bool = False, one_class_repository: str | os.PathLike[str] | None = None,
+             n_generate: int | None = None, temperature: float = 1.0,
+             classifier: str | os.PathLike[str] | None = None, compression_n: int = 1000,
+             plot: str | os.PathLike[str] | None = None, progress: bool = True,
+             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate ``model`` on the test split of ``data`` (default: the card's dataset).
+
+    Returns the report dict (see ``aeserve.eval.report``): ``model``, ``target``, ``card``,
+    ``data``, ``sections`` (one dict per section), ``targets`` (issue-6 targets that apply,
+    with ``met``), ``anchors`` (published figures), ``seconds`` per section, ``options``.
+    """
+    from .. import __version__
+    from ..client import Client
+
+    chosen = _check_sections(sections)
+    subset, k, likelihood_n = _positive("subset", subset), _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
+    compression_n, n_generate = _positive("compression_n", compression_n, False), _positive("n_generate", n_generate)
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    started = time.perf_counter()
+    with Client(url, model, repository=repository) as client:
+        card = client.card
+        ds = _Data(data or card.dataset, subset, card.input_shape)
+        x, y = ds.test.x, ds.test.y
+        out: dict[str, Any] = {
+            "model": client.model, "version": client.version, "target": client.runtime.target,
+            "card": {"family": card.family, "arch": card.arch, "latent_dim": card.latent_dim,
+                     "likelihood": card.likelihood, "dataset": card.dataset, "hparams": card.hparams,
+                     "train": card.train},
+            "data": {"name": ds.test.name, "split": ds.split, "n": len(x), "subset": subset},
+            "sections": {}, "seconds": {},
+        }
+        pca = None
+        binarized = card.likelihood == "bernoulli" if binarize is None else bool(binarize)
+        for section in chosen:
+            t0 = time.perf_counter()
+            say(f"[eval] {section} ...")
+            try:
+                if baselines and pca is None and section in ("reconstruction", "denoising"):
+                    pca = _fit_pca(ds, card.latent_dim, seed, say)
+                    baselines = pca is not None
+                result = _SECTION_RUNNERS[section](
+                    client=client, ds=ds, x=x, y=y, pca=pca, k=k, likelihood_n=likelihood_n, binarized=binarized,
+                    seed=seed, train_one_class=train_one_class, one_class_repository=one_class_repository,
+                    url=url, n_generate=n_generate, temperature=temperature, classifier=classifier,
+                    compression_n=compression_n, plot=plot, progress=progress, say=say)
+            except AeserveError as e:
+                result = {"skipped": str(e)}
+            out["sections"][section] = result
+            out["seconds"][section] = round(time.perf_counter() - t0, 2)
+    out["targets"] = targets(out)
+    out["anchors"] = rep.ANCHORS
+    out["seconds"]["total"] = round(time.perf_counter() - started, 2)
+    out["options"] = {"k": k, "likelihood_n": likelihood_n, "binarize": binarized, "seed": seed,
+                      "baselines": baselines, "temperature": temperature, "compression_n": compression_n,
+                      "n_generate": n_generate, "sections": list(chosen), "url": url}
+    out["aeserve_version"] = __version__
+    return out
+
+
+# ---- sections ------------------------------------------------------------------------------
+def _fit_pca(ds: _Data, k: int, seed: int, say: Callable[[str], None]):
+    from .reconstruction import PCABaseline
+
+    try:
+        return PCABaseline.fit(ds.train.x, k, seed=seed)
+    except AeserveError as e:
+        say(f"[eval] no PCA baseline: {e}")
+        return None
+
+
+def _reconstruction(*, client, x, pca, **_: Any) -> dict[str, Any]:
+    from .reconstruction import reconstruction
+
+    return reconstruction(client, x, pca)
+
+
+def _denoising(*, client, x, pca, seed, **_: Any) -> dict[str, Any]:
+    from .reconstruction import denoising
+
+    return denoising(client, x, pca, seed=seed)
+
+
+def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: Any) -> dict[str, Any]:
+    from .likelihood import binarize as binarize_images, likelihood
+
+    if not client.card.is_vae:
+        return {"skipped": f"likelihood bounds need a VAE; {client.model!r} is family {client.card.family!r}"}
+    xs = x[:likelihood_n]
+    if binarized:
+        xs = binarize_images(xs, seed=seed)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(xs), desc=f"IWAE k={k}", unit="img", file=sys.stderr)
+    try:
+        return likelihood(client, xs, k=k, seed=seed, binarized=binarized, progress=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _anomaly(*, ds, x, y, url, train_one_class, one_class_repository, seed, progress, say, **_: Any) -> dict[str, Any]:
+    from .one_class import ONE_CLASS_DIR, one_class_protocol, train_one_class as train_models
+
+    if y is None:
+        return {"skipped": f"the one-class protocol needs labels; data {ds.name!r} has none"}
+    repo = one_class_repository or ONE_CLASS_DIR
+    if train_one_class:
+        if url is not None:
+            return {"skipped": "--train writes a local repository; evaluate it without --url, or serve it"}
+        train_models(ds.name, repo, seed=seed, progress=progress, log=say)
+    return one_class_protocol(ds.name, x, y, url=url, repository=repo)
+
+
+def _generation(*, client, ds, x, y, n_generate, seed, temperature, classifier, **_: Any) -> dict[str, Any]:
+    from ..classifier import default_classifier_path
+    from .generation import generation_quality
+
+    path = classifier or default_classifier_path(ds.name)
+    n = n_generate or min(len(x), MAX_GENERATE)
+    try:
+        reference = ds.train.x[:min(n, len(x))]
+    except DataError:
+        reference = None
+    return generation_quality(client, x, n=n, seed=seed, temperature=temperature, classifier=path,
+                              y_test=y, x_reference=reference)
+
+
+def _compression(*, client, x, compression_n, plot, **_: Any) -> dict[str, Any]:
+    from .compression import compression
+
+    return compression(client, x[:compression_n], plot=plot)
+
+
+_SECTION_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
+    "reconstruction": _reconstruction, "likelihood": _likelihood, "denoising": _denoising,
+    "anomaly": _anomaly, "generation": _generation, "compression": _compression,
+}
+
+
+# ---- targets ---------------------------------------------------------------------------------
+def _get(d: dict[str, Any], path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue-6 targets that apply to this model and were measured, each with ``met``."""
+    card, sections, dataset = report["card"], report["sections"], report["data"]["name"]
+    applies = {
+        "reconstruction.mse": dataset == "mnist" and card["latent_dim"] == 16,
+        "denoising.gaussian_0.5.psnr_denoised": card["family"] == "dae",
+        "likelihood.nll_iwae": dataset == "mnist" and bool(_get(sections, "likelihood.binarized"))
+        and card["likelihood"] == "bernoulli",
+        "generation.confident_share": dataset == "mnist" and card["family"] == "vae",
+        "anomaly.mean_auroc_pct": True,
+        "compression.model.bytes_per_image": dataset == "mnist",
+    }
+    goals = {**rep.TARGETS, "anomaly.mean_auroc_pct": (">=", 97.0 if dataset == "mnist" else 93.0),
+             "compression.model.bytes_per_image": ("<=", 24.0)}
+    out = []
+    for path, (op, goal) in goals.items():
+        value = _get(sections, path)
+        if not applies.get(path) or not isinstance(value, (int, float)):
+            continue
+        met = value <= goal if op == "<=" else value >= goal
+        if path == "compression.model.bytes_per_image":
+            met = met and _get(sections, "compression.model.psnr") >= 20.0
+            op = "<= 24 B at >= 20 dB:"
+        out.append({"metric": path, "value": value, "target": f"{op} {goal}", "met": bool(met)})
+    return out
