@@ -11,6 +11,7 @@ from PIL import Image
 
 import aeserve
 from aeserve.cli import main
+from aeserve.compress import peek_header
 from aeserve.images import save_grid
 
 
@@ -131,7 +132,6 @@ def test_score_csv(cli, data_npy, tmp_path):
 
 
 def test_latent_plot(cli, tmp_path):
-    pytest.importorskip("mnist")
     for model in ("t_ae", "t_vae"):  # 2-d scatter, then PCA of 16-d
         out = tmp_path / f"{model}.png"
         code, msg, err = cli("latent-plot", "--data", "mnist", "--limit", "300", "--out", str(out), model=model)
@@ -179,3 +179,23 @@ def test_unknown_model_and_missing_repository(client_repo, tmp_path, capsys):  #
     code, _, err = run(["generate", "--repo", str(tmp_path / "none"), "--out", str(tmp_path / "o.png")], capsys)
     assert code == 2 and err.startswith("error:")
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.triton
+@pytest.mark.parametrize("scheme", ["http", "grpc"])
+def test_verbs_over_triton_match_embedded(triton_server, serving_repository, tmp_path, capsys, scheme):
+    url = triton_server.url_http if scheme == "http" else triton_server.url_grpc
+    np.save(tmp_path / "x.npy", images(20, seed=2))
+    base = ["--url", url, "--model", "mnist_vae", "--quiet"]
+    assert run(["generate", "-n", "12", "--seed", "5", "--out", str(tmp_path / "g.npy"), *base], capsys)[0] == 0
+    assert run(["compress", str(tmp_path / "x.npy"), "--out", str(tmp_path / "x.aez"), *base], capsys)[0] == 0
+    assert run(["decompress", str(tmp_path / "x.aez"), "--out", str(tmp_path / "y.npy"), *base], capsys)[0] == 0
+    assert run(["score", str(tmp_path / "x.npy"), "--out", str(tmp_path / "s.csv"), *base], capsys)[0] == 0
+    with aeserve.Client(repository=serving_repository, model="mnist_vae") as c:
+        assert np.array_equal(np.load(tmp_path / "g.npy"), c.generate(12, seed=5))
+        blob = (tmp_path / "x.aez").read_bytes()
+        h = peek_header(blob)
+        assert (h.model, h.version, h.n) == ("mnist_vae", c.version, 20)
+        assert np.allclose(np.load(tmp_path / "y.npy"), c.decompress(blob), atol=1e-5)  # cross-runtime payload
+        scores = [float(r[1]) for r in list(csv.reader(open(tmp_path / "s.csv", newline="")))[1:]]
+        assert np.allclose(scores, c.anomaly_score(images(20, seed=2)), rtol=1e-5, atol=1e-9)
