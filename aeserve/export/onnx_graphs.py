@@ -30,6 +30,7 @@ from ..errors import ExportError
 
 BATCH_DIM = "batch"
 OPSET = 20
+MAX_IR_VERSION = 10  # Triton 24.10's ONNX Runtime (1.19) reads IR <= 10 and opset <= 21
 EXAMPLE_BATCH = 2  # not 0/1: torch.export would specialise those
 
 
@@ -105,6 +106,7 @@ def _export_one(role: str, module: nn.Module, example: torch.Tensor, input_name:
     if random_ops:
         raise ExportError(f"the {role} graph contains random ops {sorted(set(random_ops))}; graphs must be "
                           "deterministic (sampling belongs to the client)")
+    proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
     del proto.metadata_props[:]
     for k, v in sorted(props.items()):
         entry = proto.metadata_props.add()

@@ -79,12 +79,14 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
     if taken:
         raise RepositoryError(f"version {version} already exists for {taken} in {root}; export never "
                               "overwrites a version (omit the version to get the next one)")
+    created = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)
         remove_stale_temp_dirs(root)
         tmp = make_staging_dir(root)
     except OSError as e:
         raise ExportError(f"cannot write to model repository {root}: {e}") from None
+    ok = False
     try:
         for name, (config, model) in files.items():
             (tmp / name / str(version)).mkdir(parents=True)
@@ -92,10 +94,14 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
             _write_file(tmp / name / CONFIG_FILENAME, config.encode())
         with signals_held():
             _commit(root, tmp, names, version)
+        ok = True
     except OSError as e:
         raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if created and not ok:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if still empty
     return version, {n: root / n / str(version) / MODEL_FILENAME for n in names}
 
 
