@@ -36,10 +36,13 @@ def test_derived_config_keeps_contract_and_switches_backend(serving_repository):
     src = m.decoder_config
     out = derive_config(src)
     assert out.backend == "python" and out.platform == "" and out.default_model_filename == ""
-    assert [(g.kind, g.count) for g in out.instance_group] == [(out.instance_group[0].KIND_CPU, 1)]
+    count = max(g.count for g in src.instance_group) if src.instance_group else 1
+    assert [(g.kind, g.count) for g in out.instance_group] == [(out.instance_group[0].KIND_CPU, count)]
     for field in ("name", "max_batch_size", "input", "output", "dynamic_batching", "parameters", "version_policy"):
         assert getattr(out, field) == getattr(src, field), field
     assert src.backend == "onnxruntime"  # input untouched
+    src.instance_group[0].count = 3
+    assert derive_config(src).instance_group[0].count == 3
 
 
 def test_derive_repository_layout(serving_repository, tmp_path):

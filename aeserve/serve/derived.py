@@ -8,7 +8,8 @@ same ONNX file with ONNX Runtime::
 
 Per Triton model: the same name, ``max_batch_size``, inputs/outputs, ``dynamic_batching``,
 ``version_policy`` and ``parameters`` (the model card), with ``backend: "python"``, no
-``platform``/``optimization``/``default_model_filename``, and one ``KIND_CPU`` instance.
+``platform``/``optimization``/``default_model_filename``, and ``KIND_CPU`` instances (as many
+as the original's largest instance group, default 1).
 Each version directory gets the ONNX file (hard link, or copy across file systems) and
 ``model.py`` (the template ``backend_model.py.tmpl``).
 
@@ -40,6 +41,7 @@ def is_onnx_config(config: model_config_pb2.ModelConfig) -> bool:
 
 def derive_config(config: model_config_pb2.ModelConfig) -> model_config_pb2.ModelConfig:
     """Python-backend twin of an ONNX model config (see module docstring); input untouched."""
+    count = max((g.count for g in config.instance_group), default=0) or 1
     out = model_config_pb2.ModelConfig()
     out.CopyFrom(config)
     out.backend = "python"
@@ -47,7 +49,7 @@ def derive_config(config: model_config_pb2.ModelConfig) -> model_config_pb2.Mode
         out.ClearField(field)
     group = out.instance_group.add()
     group.kind = model_config_pb2.ModelInstanceGroup.KIND_CPU
-    group.count = 1
+    group.count = count
     return out
 
 
