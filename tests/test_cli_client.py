@@ -132,13 +132,19 @@ def test_score_csv(cli, data_npy, tmp_path):
 
 
 def test_latent_plot(cli, tmp_path):
+    data = tmp_path / "labelled.npz"
+    np.savez(data, x=images(300, seed=6), y=np.arange(300) % 10)
     for model in ("t_ae", "t_vae"):  # 2-d scatter, then PCA of 16-d
         out = tmp_path / f"{model}.png"
-        code, msg, err = cli("latent-plot", "--data", "mnist", "--limit", "300", "--out", str(out), model=model)
+        code, msg, err = cli("latent-plot", str(data), "--limit", "250", "--out", str(out), model=model)
         assert code == 0, err
-        assert "300 codes" in msg
+        assert "250 codes" in msg
         w, h = _png_size(out)
         assert w > 400 and h > 400
+    # no input given: the test split of the model's own dataset (the card says mnist)
+    code, msg, err = cli("latent-plot", "--limit", "100", "--out", str(tmp_path / "own.png"), model="t_ae")
+    assert code == 0, err
+    assert "100 codes" in msg and (tmp_path / "own.png").exists()
 
 
 @pytest.mark.parametrize("argv", [
