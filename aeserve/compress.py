@@ -114,7 +114,9 @@ def quantization_range(card: ModelCard) -> tuple[np.ndarray, np.ndarray] | None:
     if mn is None or mx is None or np.any(mx < mn):
         return None
     span = mx - mn
-    return (mn - MARGIN * span).astype(np.float32), (mx + MARGIN * span).astype(np.float32)
+    with np.errstate(over="ignore"):
+        lo, hi = (mn - MARGIN * span).astype(np.float32), (mx + MARGIN * span).astype(np.float32)
+    return (lo, hi) if np.all(np.isfinite(lo)) and np.all(np.isfinite(hi)) else None
 
 
 def _step(lo: np.ndarray, hi: np.ndarray, bits: int) -> np.ndarray:
