@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputError, InferenceError
+from .fileio import write_bytes_atomic
 
 INPUT_SHAPE = (1, 28, 28)
 N_CLASSES = 10
@@ -212,8 +212,6 @@ def export_classifier(net, path: str | os.PathLike[str], metadata: dict[str, Any
     import onnx
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     batch = torch.export.Dim("batch", min=1, max=65536)
     example = torch.rand(2, *INPUT_SHAPE)
     program = torch.onnx.export(net, (example,), dynamo=True, external_data=False, input_names=["x"],
@@ -224,16 +222,7 @@ def export_classifier(net, path: str | os.PathLike[str], metadata: dict[str, Any
         entry = model.metadata_props.add()
         entry.key, entry.value = META_PREFIX + key, str(value)
     onnx.checker.check_model(model)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, model.SerializeToString())
 
 
 def build_classifier(dataset: str, out: str | os.PathLike[str] | None = None, *, epochs: int = 3,

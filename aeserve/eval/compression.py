@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -22,6 +21,7 @@ import numpy as np
 
 from .. import metrics
 from ..errors import InputError
+from ..fileio import write_bytes_atomic
 
 WEBP_QUALITIES = (0, 10, 25, 50, 75, 90)
 JPEG_QUALITIES = (10, 25, 50, 75, 90)
@@ -140,17 +140,9 @@ def rate_distortion_plot(rows: list[dict[str, Any]], path: str | os.PathLike[str
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
+    buf = io.BytesIO()
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        fig.savefig(buf, format="png")
     finally:
         plt.close(fig)
-    return path
+    return write_bytes_atomic(path, buf.getvalue())

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..fileio import write_bytes_atomic
 
 #: published figures the report is read against (issue 6; pixels in [0, 1]).
 ANCHORS: dict[str, dict[str, Any]] = {
@@ -64,19 +65,8 @@ def jsonable(obj: Any) -> Any:
 
 def write_json(report: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write ``report`` as indented strict JSON to ``path`` atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(jsonable(report), indent=2, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_bytes_atomic(path, text.encode())
 
 
 def _fmt(v: Any) -> str:

@@ -1,0 +1,74 @@
+"""The ``eval`` and ``bench`` verbs, and benchmarks/throughput.py, on hand-built models (no torch)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import eval_fixtures as fx
+from aeserve.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo")
+    fx.write_identity_ae(root, "ident")
+    fx.write_prior_vae(root, "prior")
+    return root
+
+
+def _run(argv, capsys):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_eval_prints_table_and_writes_report(repo, tmp_path, capsys):
+    out = tmp_path / "sub" / "report.json"
+    code, stdout, stderr = _run(["eval", "--model", "prior", "--repo", str(repo), "--subset", "40",
+                                 "--sections", "reconstruction,likelihood", "--k", "16", "--no-baselines",
+                                 "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "likelihood" in stdout and "nll_iwae" in stdout and "543.43" in stdout   # 784 ln 2
+    report = json.loads(out.read_text())
+    assert report["model"] == "prior" and report["options"]["k"] == 16
+    assert report["sections"]["likelihood"]["binarized"] is True
+    assert report["sections"]["likelihood"]["kl"] == 0.0
+    assert not list(out.parent.glob(".tmp-*"))          # atomic write left no temp file
+
+
+def test_eval_bad_input_is_one_line_error(repo, capsys):
+    code, _, stderr = _run(["eval", "--model", "ident", "--repo", str(repo), "--sections", "bogus"], capsys)
+    assert code == 2 and stderr.startswith("error:") and "expected some of" in stderr
+    code, _, stderr = _run(["eval", "--model", "missing", "--repo", str(repo)], capsys)
+    assert code == 2 and "missing" in stderr and "Traceback" not in stderr
+
+
+def test_bench_table_and_json(repo, tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    code, stdout, stderr = _run(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "1,8",
+                                 "--seconds", "0.02", "--no-torch", "--quiet", "--out", str(out)], capsys)
+    assert code == 0, stderr
+    assert "| op | batch | ort /s | aeserve /s |" in stdout and "overhead %" in stdout
+    result = json.loads(out.read_text())
+    assert {(r["op"], r["batch"], r["backend"]) for r in result["rows"]} == {
+        (op, b, be) for op in ("generate", "reconstruct") for b in (1, 8) for be in ("ort", "aeserve")}
+    assert result["skipped"]["torch"] == "disabled"
+    code, _, stderr = _run(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "0"], capsys)
+    assert code == 2 and "positive" in stderr
+
+
+def test_benchmark_script_runs():
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "--batch-sizes" in res.stdout
