@@ -24,7 +24,7 @@ import hashlib
 import os
 import pickle
 import re
-import tempfile
+import secrets
 import warnings
 import zipfile
 from pathlib import Path
@@ -84,13 +84,15 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         "decoder": decoder,
         "sha256": digest(card, encoder, decoder),
     }
+    # not mkstemp: its 0600 mode would survive the rename; "xb" honours the umask like any new file
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        f = open(tmp, "xb")
     except OSError as e:
         raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
     try:
-        with os.fdopen(fd, "wb") as f:
+        with f:
             torch.save(payload, f)
             f.flush()
             os.fsync(f.fileno())

@@ -216,9 +216,9 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
 
     ``data`` is anything ``aeserve.data.load_dataset`` accepts ("mnist", "fashion-mnist",
     a path). Adam at ``lr``, constant or (``lr_schedule="cosine"``) decayed per step
-    along a half cosine to 0 at the last step; per epoch the validation loss (same objective, held-out
-    ``val_fraction`` of the training split, no updates) is recorded in ``history`` and
-    shown with the progress bar. Afterwards the card gets ``metrics.test_mse``,
+    along a half cosine to 0 at the last step. Per epoch the validation loss (the same
+    objective on the held-out ``val_fraction`` of the training split, no updates) is
+    recorded in ``history`` and shown with the progress bar. Afterwards the card gets ``metrics.test_mse``,
     ``metrics.test_psnr`` and, for a VAE, ``metrics.test_elbo`` (see
     ``evaluate_torch.elbo``: one reparameterised sample per image, seeded) measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says

@@ -52,6 +52,9 @@ def test_roundtrip_rebuilds_identical_model(tmp_path, family, arch):
 
 def test_file_is_plain_data_loadable_with_weights_only(tmp_path):
     path = checkpoint.save(small_model(), tmp_path / "m.pt")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # like any new file, not mkstemp's 0600
     raw = torch.load(path, weights_only=True)
     assert raw["format"] == "aeserve-checkpoint" and raw["format_version"] == 1
     assert set(raw) == {"format", "format_version", "card", "encoder", "decoder", "sha256"}
