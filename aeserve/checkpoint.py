@@ -21,10 +21,10 @@ with a one-line message.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import pickle
 import re
-import secrets
 import warnings
 import zipfile
 from pathlib import Path
@@ -33,7 +33,8 @@ from typing import Any, Mapping
 import torch
 
 from .card import ModelCard
-from .errors import AeserveError, CheckpointError
+from .errors import AeserveError, CheckpointError, DataError
+from .fileio import write_bytes_atomic
 
 FORMAT = "aeserve-checkpoint"
 FORMAT_VERSION = 1
@@ -66,9 +67,10 @@ def _plain_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def save(model: Any, path: str | os.PathLike) -> Path:
     """Write ``model`` (an ``aeserve.models.Autoencoder``) to ``path`` atomically; return the path.
 
-    The parent directory is created if needed. The data goes to a temp file in the same
-    directory that is renamed over ``path`` only once complete, so an interrupt (Ctrl-C
-    included) or a crash leaves either the old file or none, never a truncated one.
+    The parent directory is created if needed. The file is serialised in memory, then
+    written with ``aeserve.fileio.write_bytes_atomic`` (temp file in the same directory,
+    fsync, ``os.replace``), so an interrupt (Ctrl-C included) or a crash leaves either
+    the old file or none, never a truncated one.
     Raises CheckpointError if the file cannot be written.
     """
     path = Path(path)
@@ -84,28 +86,12 @@ def save(model: Any, path: str | os.PathLike) -> Path:
         "decoder": decoder,
         "sha256": digest(card, encoder, decoder),
     }
-    # not mkstemp: its 0600 mode would survive the rename; "xb" honours the umask like any new file
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        f = open(tmp, "xb")
-    except OSError as e:
-        raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
-    try:
-        with f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise CheckpointError(f"cannot write checkpoint {path}: {e.strerror or e}") from None
-        raise
-    return path
+        return write_bytes_atomic(path, buffer.getvalue())
+    except DataError as e:
+        raise CheckpointError(f"cannot write checkpoint: {e}") from None
 
 
 def _read(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -163,22 +163,30 @@ def test_malformed_structure(tmp_path):
         checkpoint.load(path)
 
 
-@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError])
-def test_interrupted_save_leaves_old_file_and_no_temp(tmp_path, monkeypatch, exc):
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, RuntimeError, OSError])
+@pytest.mark.parametrize("where", ["serialise", "fsync"])
+def test_interrupted_save_leaves_old_file_and_no_temp(tmp_path, monkeypatch, exc, where):
     model = small_model()
     path = checkpoint.save(model, tmp_path / "m.pt")
     before = path.read_bytes()
-    real_save = torch.save
+    real_save, real_fsync = torch.save, os.fsync
 
-    def half_then_fail(obj, f, *a, **k):
+    def save_then_fail(obj, f, *a, **k):
         real_save(obj, f, *a, **k)
-        f.truncate(100)
+        raise exc("interrupted while serialising")
+
+    def fsync_then_fail(fd):  # the temp file holds the data but was not renamed yet
+        real_fsync(fd)
         raise exc("interrupted while writing")
 
-    monkeypatch.setattr(torch, "save", half_then_fail)
-    with pytest.raises(exc):
+    if where == "serialise":
+        monkeypatch.setattr(torch, "save", save_then_fail)
+    else:
+        monkeypatch.setattr(os, "fsync", fsync_then_fail)
+    expected = CheckpointError if (exc is OSError and where == "fsync") else exc
+    with pytest.raises(expected):
         checkpoint.save(small_model(seed=1), path)
-    with pytest.raises(exc):
+    with pytest.raises(expected):
         checkpoint.save(model, tmp_path / "new.pt")
     assert sorted(os.listdir(tmp_path)) == ["m.pt"]
     assert path.read_bytes() == before
