@@ -31,7 +31,7 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--sections", default=None, metavar="LIST",
               help=f"comma-separated subset of: {','.join(SECTIONS)} [default: all]")
 @click.option("--k", "k", type=int, default=5000, show_default=True, help="importance samples per image (IWAE)")
-@click.option("--likelihood-n", type=int, default=1000, show_default=True,
+@click.option("--likelihood-n", type=int, default=100, show_default=True,
               help="test images used for the likelihood bounds (the most expensive section)")
 @click.option("--binarize/--no-binarize", default=None,
               help="dynamically binarize images for the likelihood [default: on for Bernoulli decoders]")

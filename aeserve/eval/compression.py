@@ -7,7 +7,7 @@ Every codec encodes each image on its own (one file per image, as a user would s
 it) from the same 8-bit pixels (``round(255 x)``); the model's payload is one blob for
 the whole set (one header), and also measured per single image. Lossless codecs have an
 infinite PSNR. ``bits`` sweeps the latent quantization (``aeserve.compress``) for the
-model's rate-distortion curve.
+model's rate-distortion curve (``*`` marks ``compress.DEFAULT_BITS``, what ``Client.compress`` uses).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..fileio import write_bytes_atomic
 
 WEBP_QUALITIES = (0, 10, 25, 50, 75, 90)
 JPEG_QUALITIES = (10, 25, 50, 75, 90)
-MODEL_BITS = (2, 3, 4, 5, 6, 8)  # 8 is the Client default (compress.DEFAULT_BITS)
+MODEL_BITS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def to_uint8(x: np.ndarray) -> np.ndarray:
@@ -86,8 +86,8 @@ def model_points(client: Any, x: np.ndarray, bits: Iterable[int] = MODEL_BITS) -
     for b in bits:
         blob = compress.encode_payload(z, model=client.model, version=client.version, card=client.card, bits=int(b))
         z_hat = compress.decode_payload(blob, model=client.model, version=client.version, card=client.card)
-        out.append({"codec": "model", "setting": f"{b}bit", "bytes_per_image": len(blob) / len(x),
-                    "psnr": metrics.psnr(x, client.decode(z_hat))})
+        out.append({"codec": "model", "setting": f"{b}bit" + ("*" if b == compress.DEFAULT_BITS else ""),
+                    "bytes_per_image": len(blob) / len(x), "psnr": metrics.psnr(x, client.decode(z_hat))})
     return out
 
 
@@ -138,7 +138,7 @@ def rate_distortion_plot(rows: list[dict[str, Any]], path: str | os.PathLike[str
     ax.set_ylabel("PSNR (dB)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     buf = io.BytesIO()
     try:

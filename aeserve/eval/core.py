@@ -85,7 +85,7 @@ def _positive(name: str, v: Any, allow_none: bool = True) -> int | None:
 
 def evaluate(model: str | None = None, data: str | None = None, url: str | None = None, *,
              repository: str | os.PathLike[str] | None = None, subset: int | None = None,
-             sections: Sequence[str] | str | None = None, k: int = 5000, likelihood_n: int = 1000,
+             sections: Sequence[str] | str | None = None, k: int = 5000, likelihood_n: int = 100,
              binarize: bool | None = None, seed: int = 0, baselines: bool = True,
              train_one_class: bool = False, one_class_repository: str | os.PathLike[str] | None = None,
              n_generate: int | None = None, temperature: float = 1.0,

@@ -24,7 +24,7 @@ from .. import latent, metrics
 from ..errors import InputError
 
 #: decoder rows per request wave; bounds memory to ~this many images of log-likelihood work
-ROWS_PER_STEP = 8192
+ROWS_PER_STEP = 4096
 
 
 def binarize(x: np.ndarray, seed: int = 0) -> np.ndarray:
