@@ -3,6 +3,7 @@
     from aeserve import evaluate_torch as ev
     card = card.with_extra(**ev.reconstruction_metrics(model, x_test))   # metrics.test_mse, test_psnr
     card = card.with_extra(**ev.elbo_metrics(model, x_test, seed=0))     # VAE: metrics.test_elbo
+    card = card.with_extra(**ev.denoising_metrics(model, x_test, seed=0)) # DAE: metrics.test_denoise_mse
     card = card.with_extra(**ev.anomaly_calibration(model, x_val))       # anomaly.*
     card = card.with_extra(**ev.latent_stats(model, x_train))            # latent.*
 
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .models.dae import corrupt
 from .models.vae import kl_to_standard_normal
 
 EVAL_BATCH = 1024
@@ -94,6 +96,23 @@ def elbo_metrics(model: torch.nn.Module, x: torch.Tensor, seed: int = 0, prefix:
     if not model.card.is_vae:
         return {}
     return {f"metrics.{prefix}_elbo": float(elbo(model, x, seed=seed).mean())}
+
+
+def denoising_metrics(model: torch.nn.Module, x: torch.Tensor, seed: int = 0,
+                      prefix: str = "test") -> dict[str, float]:
+    """DAE only (``{}`` otherwise): corrupt ``x`` with the model's own noise and level
+    (seeded), then ``metrics.test_noisy_mse`` = MSE(noisy, clean) and
+    ``metrics.test_denoise_mse`` = MSE(model(noisy), clean), per pixel."""
+    if model.card.family != "dae":
+        return {}
+    gen = torch.Generator().manual_seed(seed)
+    noise, level = model.hparams["noise"], float(model.hparams["noise_level"])
+    noisy = torch.cat([corrupt(x[i:i + EVAL_BATCH].cpu(), noise, level, generator=gen).to(x.device)
+                       for i in range(0, x.shape[0], EVAL_BATCH)])
+    model.eval()
+    denoised = _batched(lambda b: model(b), noisy)
+    return {f"metrics.{prefix}_noisy_mse": float((noisy - x).double().pow(2).mean()),
+            f"metrics.{prefix}_denoise_mse": float((denoised - x).double().pow(2).mean())}
 
 
 def anomaly_calibration(model: torch.nn.Module, x_normal: torch.Tensor) -> dict[str, object]:

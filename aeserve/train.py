@@ -218,9 +218,10 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     a path). Adam at ``lr``, constant or (``lr_schedule="cosine"``) decayed per step
     along a half cosine to 0 at the last step. Per epoch the validation loss (the same
     objective on the held-out ``val_fraction`` of the training split, no updates) is
-    recorded in ``history`` and shown with the progress bar. Afterwards the card gets ``metrics.test_mse``,
-    ``metrics.test_psnr`` and, for a VAE, ``metrics.test_elbo`` (see
-    ``evaluate_torch.elbo``: one reparameterised sample per image, seeded) measured on the
+    recorded in ``history`` and shown with the progress bar. Afterwards the card gets
+    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``evaluate_torch.elbo``:
+    one reparameterised sample per image, seeded), for a DAE ``metrics.test_noisy_mse``
+    and ``metrics.test_denoise_mse`` (its own noise, seeded), measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says
     which), the anomaly calibration on the validation split, latent statistics on the
     training split and the provenance ``train.*``. With ``out`` the checkpoint is saved
@@ -276,6 +277,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
         card = model.card.with_extra(**{
             **ev.reconstruction_metrics(model, x_eval),
             **ev.elbo_metrics(model, x_eval, seed=seed),
+            **ev.denoising_metrics(model, x_eval, seed=seed),
             "metrics.val_loss": history[-1]["val_loss"],
             **ev.anomaly_calibration(model, x_val),
             **ev.latent_stats(model, x_train),

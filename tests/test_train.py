@@ -39,6 +39,20 @@ def test_same_seed_gives_identical_weights_and_other_seed_does_not():
     assert a.history == [dict(h, seconds=a.history[i]["seconds"]) for i, h in enumerate(b.history)]
 
 
+def test_dae_card_has_denoising_metrics():
+    from aeserve.models.dae import corrupt
+
+    r = quick("dae", hparams={"hidden": [64], "noise": "gaussian", "noise_level": 0.3})
+    x = torch.as_tensor(load_dataset("mnist", "test", limit=600).x)
+    noisy = corrupt(x, "gaussian", 0.3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        denoised = r.model(noisy)
+    m = r.card.metrics
+    assert m["test_noisy_mse"] == pytest.approx(float((noisy - x).pow(2).mean()), rel=1e-5)
+    assert m["test_denoise_mse"] == pytest.approx(float((denoised - x).pow(2).mean()), rel=1e-5)
+    assert "test_denoise_mse" not in quick("ae").card.metrics
+
+
 def test_cosine_schedule_changes_training_and_is_recorded():
     const, cos = quick("ae", epochs=2), quick("ae", epochs=2, lr_schedule="cosine")
     assert cos.card.get("train.lr_schedule") == "cosine"
