@@ -73,7 +73,7 @@ def test_network_outputs_logits_and_features():
     assert logits.shape == (5, 10) and feats.shape == (5, 128)
 
 
-@pytest.mark.parametrize("dataset,minimum", [("mnist", 0.98), ("fashion-mnist", 0.88)])
+@pytest.mark.parametrize("dataset,minimum", [("mnist", 0.98), ("fashion-mnist", 0.90)])
 def test_shipped_classifiers_are_accurate(dataset, minimum):
     path = default_classifier_path(dataset)
     assert path.is_file(), f"{path} is not shipped; build it with `python -m aeserve.classifier {dataset}`"
