@@ -27,10 +27,12 @@ from ..errors import ModelNotFoundError
 ONE_CLASS_DIR = Path("out") / "one_class"
 CLASSES = tuple(range(10))
 
-#: the training recipe of the ten models: small and fast (about 10 s each on one free core)
+#: the training recipe of the ten models: small and fast (about 20 s each on one core). Chosen on
+#: MNIST classes 2 and 8 (the hardest) among AE/VAE/DAE, MLP/conv, latent 8/16/32 (mean AUROC
+#: 89.3..92.9); see the report of the evaluation work for the table.
 RECIPE: dict[str, Any] = {
     "family": "ae", "arch": "mlp", "latent_dim": 16, "epochs": 30, "batch_size": 64, "lr": 1e-3,
-    "likelihood": "bernoulli", "hparams": {"hidden": [256]},
+    "likelihood": "bernoulli", "hparams": {"hidden": [512, 128]},
 }
 
 
