@@ -210,3 +210,23 @@ def test_client_path_without_torch(client_repo):
     env = {k: v for k, v in os.environ.items() if k != "AESERVE_URL"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr[-2000:]
+
+
+def test_acceptance_default_client_on_shipped_repository_without_torch(shipped_repository):
+    """The README's promise: a fresh ``aeserve.Client()`` in the project generates images, no torch."""
+    assert (shipped_repository / "mnist_vae_encoder").is_dir(), "the shipped model_repository has no mnist_vae"
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None
+        import aeserve
+        c = aeserve.Client()
+        x = c.generate(n=16)
+        y = c.generate(n=100, seed=0)
+        assert (x == y[:16]).all()
+        print(c.model, x.shape, x.dtype)
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("AESERVE_URL", "AESERVE_REPOSITORY")}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env,
+                         cwd=shipped_repository.parent)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "mnist_vae (16, 1, 28, 28) float32"
