@@ -54,6 +54,19 @@ def test_eval_bad_input_is_one_line_error(repo, capsys):
     assert code == 2 and "missing" in stderr and "Traceback" not in stderr
 
 
+def test_eval_one_class_only(tmp_path, capsys):
+    from aeserve.data import load_dataset
+    from aeserve.eval.one_class import model_name
+
+    test = load_dataset("mnist", "test", limit=200)
+    for c in range(10):
+        fx.write_constant_ae(tmp_path, model_name("mnist", c), test.x[test.y == c].mean(0))
+    code, stdout, stderr = _run(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
+                                 "--subset", "200", "--quiet"], capsys)
+    assert code == 0, stderr
+    assert "mean_auroc_pct" in stdout and "target anomaly.mean_auroc_pct >= 97.0" in stdout
+
+
 def test_bench_table_and_json(repo, tmp_path, capsys):
     out = tmp_path / "bench.json"
     code, stdout, stderr = _run(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "1,8",

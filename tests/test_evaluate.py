@@ -13,7 +13,7 @@ from aeserve import metrics
 from aeserve.classifier import Classifier, default_classifier_path
 from aeserve.data import load_dataset
 from aeserve.errors import ConfigError, InputError, ModelNotFoundError
-from aeserve.eval import evaluate, format_table, write_json
+from aeserve.eval import evaluate, evaluate_one_class, format_table, write_json
 from aeserve.eval.compression import codec_points, codec_settings, rate_distortion_plot
 from aeserve.eval.likelihood import binarize, likelihood
 from aeserve.eval.one_class import model_name, one_class_protocol
@@ -141,6 +141,18 @@ def test_one_class_protocol_equals_direct_auroc(tmp_path, test_set):
         assert res["auroc_pct"][str(c)] == pytest.approx(direct, abs=1e-9)
     assert res["mean_auroc_pct"] == pytest.approx(np.mean(list(res["auroc_pct"].values())))
     assert res["auroc_pct"]["1"] > 90          # a mean "1" already separates ones from the rest
+
+
+def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
+    x, y = test_set.x, test_set.y
+    for c in range(10):
+        fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
+    r = evaluate_one_class("mnist", subset=300, repository=tmp_path, progress=False, log=lambda m: None)
+    a = r["sections"]["anomaly"]
+    assert r["data"]["n"] == 300 and len(a["auroc_pct"]) == 10
+    assert 70 < a["mean_auroc_pct"] < 100                 # "distance to the class mean" is a decent detector
+    assert [t["metric"] for t in r["targets"]] == ["anomaly.mean_auroc_pct"] and r["targets"][0]["met"] is False
+    assert "auroc_pct.9" in format_table(r)
 
 
 def test_one_class_constant_scores_give_chance(tmp_path, test_set):

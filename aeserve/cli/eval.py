@@ -2,7 +2,7 @@
 
     aeserve eval --model mnist_vae --subset 1000 --k 100 --out report.json
     aeserve eval --model mnist_vae --url grpc://localhost:8001          # measure a Triton deployment
-    aeserve eval --model mnist_ae16 --sections anomaly --train          # one-class protocol, trains 10 models
+    aeserve eval --one-class mnist --train                              # only the one-class protocol (trains 10 models)
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def _default_plot(out: str | None) -> Path | None:
               help="test images used for the likelihood bounds (the most expensive section)")
 @click.option("--binarize/--no-binarize", default=None,
               help="dynamically binarize images for the likelihood [default: on for Bernoulli decoders]")
+@click.option("--one-class", "one_class", default=None, metavar="DATASET",
+              help="run only the one-class anomaly protocol on DATASET (no --model needed)")
 @click.option("--train", "train_one_class", is_flag=True,
               help="train the ten one-class models (anomaly section) before scoring; needs torch")
 @click.option("--one-class-repo", default=None, help="repository of the one-class models [default: out/one_class]")
@@ -47,18 +49,23 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--out", default=None, help="write the JSON report here (atomically)")
 @click.option("--plot", default=None, help="rate-distortion PNG [default: <out stem>_rd.png when --out is given]")
 @click.option("--quiet", is_flag=True, help="no progress output")
-def eval_command(model, data, url, repo, subset, sections, k, likelihood_n, binarize, train_one_class,
+def eval_command(model, data, url, repo, subset, sections, k, likelihood_n, binarize, one_class, train_one_class,
                  one_class_repo, n_generate, temperature, classifier, compression_n, no_baselines, seed,
                  out, plot, quiet) -> None:
     """Measure a model's quality on its test split through the Client; print a table."""
-    from ..eval import evaluate, format_table, write_json
+    from ..eval import evaluate, evaluate_one_class, format_table, write_json
 
-    report = evaluate(
-        model, data, url, repository=repo, subset=subset, sections=sections, k=k, likelihood_n=likelihood_n,
-        binarize=binarize, seed=seed, baselines=not no_baselines, train_one_class=train_one_class,
-        one_class_repository=one_class_repo, n_generate=n_generate, temperature=temperature,
-        classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),
-        progress=not quiet, log=(lambda m: None) if quiet else (lambda m: click.echo(m, err=True)))
+    log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    if one_class is not None:
+        report = evaluate_one_class(one_class, url, subset=subset, train=train_one_class, repository=one_class_repo,
+                                    seed=seed, progress=not quiet, log=log)
+    else:
+        report = evaluate(
+            model, data, url, repository=repo, subset=subset, sections=sections, k=k, likelihood_n=likelihood_n,
+            binarize=binarize, seed=seed, baselines=not no_baselines, train_one_class=train_one_class,
+            one_class_repository=one_class_repo, n_generate=n_generate, temperature=temperature,
+            classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),
+            progress=not quiet, log=log)
     click.echo(format_table(report))
     for t in report["targets"]:
         click.echo(f"target {t['metric']} {t['target']}: {t['value']:.4g} -> {'met' if t['met'] else 'missed'}")

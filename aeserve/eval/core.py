@@ -128,8 +128,8 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
                     pca = _fit_pca(ds, card.latent_dim, seed, say)
                     baselines = pca is not None
                 result = _SECTION_RUNNERS[section](
-                    client=client, ds=ds, x=x, y=y, pca=pca, k=k, likelihood_n=likelihood_n, binarized=binarized,
-                    seed=seed, train_one_class=train_one_class, one_class_repository=one_class_repository,
+                    client=client, ds=ds, dataset=ds.name, x=x, y=y, pca=pca, k=k, likelihood_n=likelihood_n,
+                    binarized=binarized, seed=seed, train_one_class=train_one_class, one_class_repository=one_class_repository,
                     url=url, n_generate=n_generate, temperature=temperature, classifier=classifier,
                     compression_n=compression_n, plot=plot, progress=progress, say=say)
             except AeserveError as e:
@@ -189,17 +189,43 @@ def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: A
             bar.close()
 
 
-def _anomaly(*, ds, x, y, url, train_one_class, one_class_repository, seed, progress, say, **_: Any) -> dict[str, Any]:
+def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed, progress, say,
+             **_: Any) -> dict[str, Any]:
     from .one_class import ONE_CLASS_DIR, one_class_protocol, train_one_class as train_models
 
     if y is None:
-        return {"skipped": f"the one-class protocol needs labels; data {ds.name!r} has none"}
+        return {"skipped": f"the one-class protocol needs labels; data {dataset!r} has none"}
     repo = one_class_repository or ONE_CLASS_DIR
     if train_one_class:
         if url is not None:
             return {"skipped": "--train writes a local repository; evaluate it without --url, or serve it"}
-        train_models(ds.name, repo, seed=seed, progress=progress, log=say)
-    return one_class_protocol(ds.name, x, y, url=url, repository=repo)
+        train_models(dataset, repo, seed=seed, progress=progress, log=say)
+    return one_class_protocol(dataset, x, y, url=url, repository=repo)
+
+
+def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, subset: int | None = None,
+                       train: bool = False, repository: str | os.PathLike[str] | None = None, seed: int = 0,
+                       progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Only the one-class protocol on ``dataset`` (no main model): a report whose only section
+    is ``anomaly`` (see ``aeserve.eval.one_class``). ``train`` trains the ten models first."""
+    from .. import __version__
+    from ..data import load_dataset
+    from .one_class import ONE_CLASS_DIR
+
+    subset = _positive("subset", subset)
+    say = log or (lambda msg: print(msg, file=sys.stderr))
+    started = time.perf_counter()
+    test = load_dataset(dataset, "test", limit=subset)
+    section = _anomaly(dataset=test.name, x=test.x, y=test.y, url=url, train_one_class=train,
+                       one_class_repository=repository, seed=seed, progress=progress, say=say)
+    out: dict[str, Any] = {
+        "model": "one-class protocol", "target": url or f"embedded:{repository or ONE_CLASS_DIR}", "card": None,
+        "data": {"name": test.name, "split": "test", "n": len(test), "subset": subset},
+        "sections": {"anomaly": section}, "seconds": {"total": round(time.perf_counter() - started, 2)},
+        "options": {"train": train, "seed": seed, "url": url}, "aeserve_version": __version__,
+    }
+    out["targets"] = targets(out)
+    return out
 
 
 def _generation(*, client, ds, x, y, n_generate, seed, temperature, classifier, **_: Any) -> dict[str, Any]:
@@ -239,7 +265,9 @@ def _get(d: dict[str, Any], path: str) -> Any:
 
 def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     """The issue-6 targets that apply to this model and were measured, each with ``met``."""
-    card, sections, dataset = report["card"], report["sections"], report["data"]["name"]
+    card, sections, dataset = report["card"] or {}, report["sections"], report["data"]["name"]
+    if not card:
+        card = {"latent_dim": None, "family": None, "likelihood": None}
     applies = {
         "reconstruction.mse": dataset == "mnist" and card["latent_dim"] == 16,
         "denoising.gaussian_0.5.psnr_denoised": card["family"] == "dae",
