@@ -346,12 +346,16 @@ class Client:
         return self.anomaly_score(x, method=method) > thr
 
     # ---- compression -----------------------------------------------------------------
-    def compress(self, x: Any) -> bytes:
-        """Images -> a self-describing byte payload (quantized, entropy-coded latents, checksummed)."""
+    def compress(self, x: Any, *, bits: int | None = None) -> bytes:
+        """Images -> a self-describing byte payload (quantized, entropy-coded latents, checksummed).
+
+        ``bits`` per latent dimension (default ``compress.DEFAULT_BITS``) trades bytes for PSNR.
+        """
         from . import compress
 
         z = self.encode(x)
-        return compress.encode_payload(z, model=self.model, version=self._info.version, card=self.card)
+        return compress.encode_payload(z, model=self.model, version=self._info.version, card=self.card,
+                                       bits=compress.DEFAULT_BITS if bits is None else bits)
 
     def decompress(self, blob: bytes) -> np.ndarray:
         """Payload from ``compress`` -> images ``(N, C, H, W)``. PayloadError if the payload is

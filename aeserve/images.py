@@ -12,7 +12,6 @@ files) with a message saying what was wrong and what was expected.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -156,24 +155,16 @@ def save_grid(images: Any, path: str | os.PathLike[str], ncol: int | None = None
 
 
 def _write_png(chw: np.ndarray, path: Path) -> Path:
+    import io
+
     from PIL import Image
 
+    from .fileio import write_bytes_atomic
+
     img = Image.fromarray(chw[0] if chw.shape[0] == 1 else np.moveaxis(chw, 0, -1))
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                img.save(f, format="PNG")
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    except OSError as e:
-        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
-    return path
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return write_bytes_atomic(path, buf.getvalue())
 
 
 def load_images(paths: Iterable[str | os.PathLike[str]], *, channels: int | None = None) -> np.ndarray:

@@ -181,16 +181,17 @@ def denoise_command(sources: tuple[str, ...], data: str | None, split: str | Non
 @click.option("--out", required=True, help="payload file, e.g. test.aez")
 @click.option("--psnr", "report_psnr", is_flag=True, help="also decompress and report PSNR vs the input "
                                                           "and vs a plain reconstruction")
+@click.option("--bits", type=int, default=None, help="bits per latent dimension (default 7): fewer bytes, lower PSNR")
 @_connection
 def compress_command(sources: tuple[str, ...], data: str | None, split: str | None, limit: int | None, out: str,
-                     report_psnr: bool, url: str | None, model: str | None, repo: str | None, quiet: bool) -> None:
+                     report_psnr: bool, bits: int | None, url: str | None, model: str | None, repo: str | None, quiet: bool) -> None:
     """Encode images into a compact, checked payload; prints bytes per image."""
     from ..compress import peek_header
 
     path = _check_out(out, None)
     with _client(url, model, repo, quiet) as c:
         x, _ = _inputs(c, sources, data, split, limit)
-        blob = c.compress(x)
+        blob = c.compress(x, bits=bits)
         lines = []
         if report_psnr:
             from ..metrics import psnr
