@@ -143,9 +143,11 @@ def torch_threads() -> int:
     """Threads for torch's CPU kernels: ``$AESERVE_THREADS`` if set, else every core this
     process may use minus the cores other processes keep busy (1-minute load average).
 
-    On a shared 2-core machine an oversubscribed OpenMP pool is catastrophic (measured:
-    one MLP-VAE epoch on 20k images, another process busy: 2 threads 49 s, 1 thread 4.9 s),
-    so threads are only used where a core is actually free.
+    On a shared 2-core machine an oversubscribed, spinning OpenMP pool is catastrophic
+    (measured: one full-MNIST MLP-VAE epoch while other processes ran: 2 threads ~100 s,
+    1 thread 3.6-6.7 s), so threads are only used where a core is actually free. The CLI
+    also sets ``OMP_WAIT_POLICY=PASSIVE`` before torch loads, which removes most of the
+    penalty if load arrives mid-run (same epoch, 2 passive threads under load: 9.4 s).
     """
     env = os.environ.get("AESERVE_THREADS")
     if env:
