@@ -57,7 +57,7 @@ def test_shapes_ranges_and_deterministic_eval(family, arch, latent):
         torch.manual_seed(2)
         assert torch.equal(a, m(x))
     loss, parts = m.train().loss(x)
-    assert loss.ndim == 0 and math.isfinite(float(loss)) and "recon" in parts
+    assert loss.ndim == 0 and math.isfinite(loss.item()) and "recon" in parts
 
 
 def test_hparams_defaults_merged_into_card():
@@ -94,7 +94,7 @@ def test_contractive_penalty_matches_finite_difference_jacobian():
             e[j] = h
             cols.append((enc(x[n] + e) - enc(x[n] - e)) / (2 * h))
         jac = torch.stack(cols, dim=1)  # (3, 5)
-        assert float(frob[n]) == pytest.approx(float(jac.pow(2).sum()), rel=1e-7)
+        assert frob[n].item() == pytest.approx(jac.pow(2).sum().item(), rel=1e-7)
 
 
 def test_contractive_loss_adds_lam_times_jacobian_norm_and_is_differentiable():
@@ -104,7 +104,7 @@ def test_contractive_loss_adds_lam_times_jacobian_norm_and_is_differentiable():
     torch.manual_seed(5)
     loss, parts = m.loss(x)
     frob, _ = jacobian_frobenius_sq(m.encoder, x)
-    assert parts["contractive"] == pytest.approx(0.3 * float(frob.mean()), rel=1e-9)
+    assert parts["contractive"] == pytest.approx(0.3 * frob.mean().item(), rel=1e-9)
     loss.backward()  # second-order graph exists
     assert all(p.grad is not None for p in m.encoder.parameters())
     with torch.no_grad():  # validation: same objective, detached
