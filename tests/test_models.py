@@ -146,7 +146,7 @@ def test_vae_loss_is_recon_plus_beta_kl_and_samples_only_in_training():
     x = torch.rand(4, 1, 8, 8, dtype=torch.float64)
     mu, logvar = m.encoder(x)
     _, parts = m.train().loss(x)
-    assert parts["kl"] == pytest.approx(2.5 * float(kl_to_standard_normal(mu, logvar).mean()), rel=1e-9)
+    assert parts["kl"] == pytest.approx(2.5 * kl_to_standard_normal(mu, logvar).mean().item(), rel=1e-9)
     z_eval, _ = m.eval().code(x)
     assert torch.equal(z_eval, mu)
     torch.manual_seed(3)
