@@ -86,8 +86,19 @@ class TritonRuntime(Runtime):
         except BaseException as e:  # gevent.Timeout derives from BaseException
             if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
                 raise
-            raise map_error(e, what=what, target=self.target, model=model,
-                            timeout=deadline or self.timeout) from None
+            err = map_error(e, what=what, target=self.target, model=model, timeout=deadline or self.timeout)
+            if client is None and isinstance(err, ServerUnavailableError):
+                self._drop_thread_client(c)
+            raise err from None
+
+    def _drop_thread_client(self, c: Any) -> None:
+        """Forget this thread's connection after the server went away, so the next call
+        reconnects at once (a gRPC channel would otherwise sit in reconnect backoff)."""
+        if getattr(self._local, "client", None) is c:
+            self._local.client = None
+        with self._lock:
+            self._clients.discard(c)
+        _close_quietly(c)
 
     # ---- readiness and metadata ------------------------------------------------------
     def _check_server(self) -> None:
