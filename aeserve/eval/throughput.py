@@ -93,8 +93,13 @@ def _torch_model(model: str, checkpoint: str | os.PathLike[str] | None) -> tuple
 def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None = None,
           batch_sizes: Sequence[int] = BATCH_SIZES, ops: Sequence[str] = OPS, min_seconds: float = 0.5,
           torch_eager: bool = True, checkpoint: str | os.PathLike[str] | None = None,
-          urls: Sequence[str] = (), log: Callable[[str], None] | None = None) -> dict[str, Any]:
+          urls: Sequence[str] = (), torch_threads: int | None = None,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure every (op, batch size, backend); returns ``{"rows": [...], "summary": [...], ...}``.
+
+    ``torch_threads`` defaults to every CPU (like ONNX Runtime's default); on a machine other
+    jobs keep busy, torch's OpenMP pool degrades far more than ORT's non-spinning one, so the
+    1-minute load average before and after the run is recorded in the result.
 
     ConfigError for an unknown op or a batch size < 1; the Client's errors for an unknown
     model or an unreachable URL."""
@@ -116,15 +121,20 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
         skipped: dict[str, str] = {}
         net = None
         if torch_eager:
+            # measured: with libgomp's default spin-waiting, torch's 2-thread pool next to ORT's
+            # threads in one process stalls ~70 ms per call at small batches; passive waiting
+            # fixes it. Only effective if torch was not imported yet (the CLI sets it up front).
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             try:
                 import torch
 
                 net, checkpoint = _torch_model(model, checkpoint)
-                torch.set_num_threads(os.cpu_count() or 1)
+                torch.set_num_threads(torch_threads or os.cpu_count() or 1)
             except (AeserveError, ImportError) as e:
                 skipped["torch"] = str(e)
         else:
             skipped["torch"] = "disabled"
+        load_before = os.getloadavg()[0]
         x_all = load_dataset(card.dataset, "test", limit=max(batch_sizes)).x
         x_all = np.concatenate([x_all] * -(-max(batch_sizes) // len(x_all)))[:max(batch_sizes)]
         rng = np.random.default_rng(0)
@@ -151,7 +161,15 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
     return {"model": model, "card": {"family": card.family, "arch": card.arch, "latent_dim": card.latent_dim},
             "providers": bare.providers, "cpu_count": os.cpu_count(), "max_batch_size": clients["aeserve"].max_batch_size,
             "checkpoint": None if net is None else str(checkpoint), "skipped": skipped,
-            "min_seconds": min_seconds, "rows": rows, "summary": summarize(rows)}
+            "min_seconds": min_seconds, "load_average": [load_before, os.getloadavg()[0]],
+            "torch_threads": None if net is None else _torch_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "rows": rows, "summary": summarize(rows)}
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _torch_fn(net: Any, op: str, x: np.ndarray, z: np.ndarray) -> Callable[[], Any]:
@@ -198,7 +216,8 @@ def format_bench(result: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     note = f"model {result['model']} ({result['card']['arch']} {result['card']['family']}, latent " \
            f"{result['card']['latent_dim']}), providers {result['providers']}, {result['cpu_count']} CPUs, " \
-           f"client max_batch_size {result['max_batch_size']}"
+           f"torch threads {result['torch_threads']}, client max_batch_size {result['max_batch_size']}, " \
+           f"load average {result['load_average'][0]:.2f} -> {result['load_average'][1]:.2f}"
     if result["skipped"]:
         note += "; skipped: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items())
     return note + "\n" + "\n".join(lines)
