@@ -42,7 +42,8 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--one-class-repo", default=None, help="repository of the one-class models [default: out/one_class]")
 @click.option("--n-generate", type=int, default=None, help="generated samples [default: min(test size, 10000)]")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
-@click.option("--classifier", default=None, help="classifier ONNX [default: export/classifiers/<dataset>_classifier.onnx]")
+@click.option("--classifier", default=None,
+              help="classifier ONNX [default: export/classifiers/<dataset>_classifier.onnx]")
 @click.option("--compression-n", type=int, default=1000, show_default=True, help="images for the codec comparison")
 @click.option("--no-baselines", is_flag=True, help="skip the PCA baselines (saves fitting PCA on the train split)")
 @click.option("--seed", type=int, default=0, show_default=True)

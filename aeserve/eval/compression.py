@@ -64,7 +64,8 @@ def codec_settings() -> list[tuple[str, str, str, dict[str, Any]]]:
     return rows
 
 
-def codec_points(x: np.ndarray, settings: Iterable[tuple[str, str, str, dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+def codec_points(x: np.ndarray,
+                 settings: Iterable[tuple[str, str, str, dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
     """Bytes per image and PSNR (vs ``x``) of each Pillow codec setting on images ``x``."""
     u8 = to_uint8(x)
     ref = u8.astype(np.float32) / 255.0

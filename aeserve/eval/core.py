@@ -51,6 +51,7 @@ class _Data:
             if str(name).lower() in DATASETS:
                 raise
             self.test, self.split = load_dataset(name, "all", limit=subset), "all"  # a user file: no split
+        self.name = self.test.name  # canonical ("fmnist" -> "fashion-mnist"), or the path
         if tuple(self.test.input_shape) != tuple(input_shape):
             raise InputError(f"data {name!r} has samples of shape {self.test.input_shape}; the model expects "
                              f"{tuple(input_shape)}: pass --data with matching data")
@@ -71,7 +72,8 @@ def _check_sections(sections: Sequence[str] | None) -> tuple[str, ...]:
         sections = [s for s in sections.split(",") if s]
     unknown = [s for s in sections if s not in SECTIONS]
     if unknown or not sections:
-        raise ConfigError(f"unknown section(s) {', '.join(unknown) or '(none given)'}; expected some of {', '.join(SECTIONS)}")
+        raise ConfigError(f"unknown section(s) {', '.join(unknown) or '(none given)'}; "
+                          f"expected some of {', '.join(SECTIONS)}")
     return tuple(s for s in SECTIONS if s in sections)
 
 
@@ -102,8 +104,9 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     from ..client import Client
 
     chosen = _check_sections(sections)
-    subset, k, likelihood_n = _positive("subset", subset), _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
-    compression_n, n_generate = _positive("compression_n", compression_n, False), _positive("n_generate", n_generate)
+    subset, n_generate = _positive("subset", subset), _positive("n_generate", n_generate)
+    k, likelihood_n = _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
+    compression_n = _positive("compression_n", compression_n, False)
     say = log or (lambda msg: print(msg, file=sys.stderr))
     started = time.perf_counter()
     with Client(url, model, repository=repository) as client:
@@ -129,8 +132,9 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
                     baselines = pca is not None
                 result = _SECTION_RUNNERS[section](
                     client=client, ds=ds, dataset=ds.name, x=x, y=y, pca=pca, k=k, likelihood_n=likelihood_n,
-                    binarized=binarized, seed=seed, train_one_class=train_one_class, one_class_repository=one_class_repository,
-                    url=url, n_generate=n_generate, temperature=temperature, classifier=classifier,
+                    binarized=binarized, seed=seed, train_one_class=train_one_class,
+                    one_class_repository=one_class_repository, url=url, n_generate=n_generate,
+                    temperature=temperature, classifier=classifier,
                     compression_n=compression_n, plot=plot, progress=progress, say=say)
             except AeserveError as e:
                 result = {"skipped": str(e)}

@@ -147,7 +147,8 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
                     if op == "generate" else (lambda: bare.reconstruct(x)),
                 }
                 for name, c in clients.items():
-                    fns[name] = (lambda c=c: c.generate(b, seed=1)) if op == "generate" else (lambda c=c: c.reconstruct(x))
+                    fns[name] = ((lambda c=c: c.generate(b, seed=1)) if op == "generate"
+                                 else (lambda c=c: c.reconstruct(x)))
                 if net is not None:
                     fns["torch"] = _torch_fn(net, op, x, z)
                 for backend, fn in fns.items():
@@ -159,7 +160,8 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
         for c in clients.values():
             c.close()
     return {"model": model, "card": {"family": card.family, "arch": card.arch, "latent_dim": card.latent_dim},
-            "providers": bare.providers, "cpu_count": os.cpu_count(), "max_batch_size": clients["aeserve"].max_batch_size,
+            "providers": bare.providers, "cpu_count": os.cpu_count(),
+            "max_batch_size": clients["aeserve"].max_batch_size,
             "checkpoint": None if net is None else str(checkpoint), "skipped": skipped,
             "min_seconds": min_seconds, "load_average": [load_before, os.getloadavg()[0]],
             "torch_threads": None if net is None else _torch_threads(),
