@@ -18,6 +18,7 @@ __all__ = [
     "InputError",
     "ConfigError",
     "DataError",
+    "SplitNotFoundError",
     "CheckpointError",
     "CardError",
     "ExportError",
@@ -47,6 +48,10 @@ class ConfigError(AeserveError, ValueError):
 
 class DataError(AeserveError):
     """A dataset is missing, unreadable, or has the wrong shape or dtype."""
+
+
+class SplitNotFoundError(DataError):
+    """The data source has no such split (e.g. a single .npy file has no test split)."""
 
 
 class CheckpointError(AeserveError):

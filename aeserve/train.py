@@ -34,7 +34,7 @@ import torch
 from . import checkpoint
 from . import evaluate_torch as ev
 from .card import LIKELIHOODS, ModelCard
-from .errors import AeserveError, ConfigError, DataError
+from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
 
@@ -128,7 +128,7 @@ def _load_data(data: Any, limit: int | None, classes: Sequence[int] | None, val_
     train_ds, val_ds = split_validation(full, fraction=val_fraction, seed=seed)
     try:
         test_ds = load_dataset(data, "test", limit=limit, classes=classes)
-    except DataError:
+    except SplitNotFoundError:
         test_ds = None
     if test_ds is not None and len(test_ds.x) > 0:
         return train_ds, val_ds, test_ds, "test"

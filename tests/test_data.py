@@ -425,3 +425,12 @@ def test_split_validation() -> None:
         split_validation(_indexed(1))
     with pytest.raises(ConfigError, match="seed"):
         split_validation(ds, seed=-1)
+
+
+def test_missing_test_split_is_its_own_error_type(tmp_path):
+    from aeserve.errors import SplitNotFoundError
+
+    path = tmp_path / "vectors.npy"
+    np.save(path, np.random.default_rng(0).random((5, 3)).astype(np.float32))
+    with pytest.raises(SplitNotFoundError, match="no test split"):
+        load_dataset(path, "test")

@@ -28,7 +28,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, SplitNotFoundError
 from .builtin import BUILTIN
 from .formats import FORMATS, Part, Parts, read_path, to_unit_float
 
@@ -108,7 +108,7 @@ def _select(parts: Parts, split: str, name: str) -> Part:
     if "all" in parts:  # a source without splits: train and all are everything
         if split == "train":
             return parts["all"]
-        raise DataError(
+        raise SplitNotFoundError(
             f"{name} has no test split (it is a single set of {parts['all'].x.shape[0]} samples); "
             "use split='train' or 'all' and hold data out with aeserve.data.split_validation(ds)"
         )
