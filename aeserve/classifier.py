@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,9 +215,11 @@ def export_classifier(net, path: str | os.PathLike[str], metadata: dict[str, Any
 
     batch = torch.export.Dim("batch", min=1, max=65536)
     example = torch.rand(2, *INPUT_SHAPE)
-    program = torch.onnx.export(net, (example,), dynamo=True, external_data=False, input_names=["x"],
-                                output_names=["logits", "features"], dynamic_shapes={"x": {0: batch}},
-                                verbose=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.export internals (LeafSpec deprecation)
+        program = torch.onnx.export(net, (example,), dynamo=True, external_data=False, input_names=["x"],
+                                    output_names=["logits", "features"], dynamic_shapes={"x": {0: batch}},
+                                    verbose=False)
     model = program.model_proto
     for key, value in sorted(metadata.items()):
         entry = model.metadata_props.add()

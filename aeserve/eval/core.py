@@ -30,8 +30,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..data import DATASETS
-from ..errors import AeserveError, ConfigError, DataError, InputError
+from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
 from . import report as rep
 
 SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression")
@@ -47,10 +46,8 @@ class _Data:
         self._load, self.name, self.split = load_dataset, name, "test"
         try:
             self.test = load_dataset(name, "test", limit=subset)
-        except DataError:
-            if str(name).lower() in DATASETS:
-                raise
-            self.test, self.split = load_dataset(name, "all", limit=subset), "all"  # a user file: no split
+        except SplitNotFoundError:  # a user file (.npy, PNG folder) without splits: use all of it
+            self.test, self.split = load_dataset(name, "all", limit=subset), "all"
         self.name = self.test.name  # canonical ("fmnist" -> "fashion-mnist"), or the path
         if tuple(self.test.input_shape) != tuple(input_shape):
             raise InputError(f"data {name!r} has samples of shape {self.test.input_shape}; the model expects "
