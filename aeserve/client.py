@@ -201,7 +201,7 @@ class Client:
         if posterior == "sample" and not self.card.is_vae:
             raise ConfigError(f"posterior='sample' needs a VAE; model {self.model!r} is family "
                               f"{self.card.family!r} (deterministic encoder): use posterior='mean'")
-        latent.standard_normal(seed, 0, 0, 1)  # validates the seed (InputError)
+        latent.check_seed(seed)
         return posterior
 
     # ---- encode / decode ---------------------------------------------------------------
@@ -255,7 +255,7 @@ class Client:
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
             raise InputError(f"n must be a positive integer (number of images), got {n!r}")
         t = _temperature(temperature)
-        latent.standard_normal(seed, 0, 0, 1)
+        latent.check_seed(seed)
         dim = self.card.latent_dim
 
         def work(s: int, e: int) -> np.ndarray:
@@ -309,7 +309,7 @@ class Client:
                               "use method='mse'")
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InputError(f"k (posterior samples per image) must be a positive integer, got {k!r}")
-        latent.standard_normal(seed, 0, 0, 1)
+        latent.check_seed(seed)
         k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
         sigma = float(self.card.hparams.get("sigma", 0.1))
 

@@ -194,6 +194,11 @@ def _pin_ends(out: np.ndarray, a: np.ndarray, b: np.ndarray, tt: np.ndarray) -> 
 _INTERP = {"slerp": slerp, "lerp": lerp}
 
 
+def check_seed(seed: int) -> int:
+    """``seed`` as an int in [0, 2**64), else InputError (what ``standard_normal`` accepts)."""
+    return _check_uint64("seed", seed)
+
+
 def check_steps(steps) -> int:
     """``steps`` as an int >= 2, else InputError."""
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 2:
