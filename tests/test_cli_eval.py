@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import eval_fixtures as fx
-from aeserve.cli import main
+from cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,21 +23,11 @@ def repo(tmp_path_factory):
     return root
 
 
-def _run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_eval_prints_table_and_writes_report(repo, tmp_path, capsys):
     out = tmp_path / "sub" / "report.json"
-    code, stdout, stderr = _run(["eval", "--model", "prior", "--repo", str(repo), "--subset", "40",
-                                 "--sections", "reconstruction,likelihood", "--k", "16", "--no-baselines",
-                                 "--out", str(out)], capsys)
+    code, stdout, stderr = run_cli(["eval", "--model", "prior", "--repo", str(repo), "--subset", "40",
+                                    "--sections", "reconstruction,likelihood", "--k", "16", "--no-baselines",
+                                    "--out", str(out)], capsys)
     assert code == 0, stderr
     assert "likelihood" in stdout and "nll_iwae" in stdout and "543.43" in stdout   # 784 ln 2
     report = json.loads(out.read_text())
@@ -48,9 +38,9 @@ def test_eval_prints_table_and_writes_report(repo, tmp_path, capsys):
 
 
 def test_eval_bad_input_is_one_line_error(repo, capsys):
-    code, _, stderr = _run(["eval", "--model", "ident", "--repo", str(repo), "--sections", "bogus"], capsys)
+    code, _, stderr = run_cli(["eval", "--model", "ident", "--repo", str(repo), "--sections", "bogus"], capsys)
     assert code == 2 and stderr.startswith("error:") and "expected some of" in stderr
-    code, _, stderr = _run(["eval", "--model", "missing", "--repo", str(repo)], capsys)
+    code, _, stderr = run_cli(["eval", "--model", "missing", "--repo", str(repo)], capsys)
     assert code == 2 and "missing" in stderr and "Traceback" not in stderr
 
 
@@ -61,23 +51,23 @@ def test_eval_one_class_only(tmp_path, capsys):
     test = load_dataset("mnist", "test", limit=200)
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), test.x[test.y == c].mean(0))
-    code, stdout, stderr = _run(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
-                                 "--subset", "200", "--quiet"], capsys)
+    code, stdout, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
+                                    "--subset", "200", "--quiet"], capsys)
     assert code == 0, stderr
     assert "mean_auroc_pct" in stdout and "target anomaly.mean_auroc_pct >= 97.0" in stdout
 
 
 def test_bench_table_and_json(repo, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    code, stdout, stderr = _run(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "1,8",
-                                 "--seconds", "0.02", "--no-torch", "--quiet", "--out", str(out)], capsys)
+    code, stdout, stderr = run_cli(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "1,8",
+                                    "--seconds", "0.02", "--no-torch", "--quiet", "--out", str(out)], capsys)
     assert code == 0, stderr
     assert "| op | batch | ort /s | aeserve /s |" in stdout and "overhead %" in stdout
     result = json.loads(out.read_text())
     assert {(r["op"], r["batch"], r["backend"]) for r in result["rows"]} == {
         (op, b, be) for op in ("generate", "reconstruct") for b in (1, 8) for be in ("ort", "aeserve")}
     assert result["skipped"]["torch"] == "disabled"
-    code, _, stderr = _run(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "0"], capsys)
+    code, _, stderr = run_cli(["bench", "--model", "prior", "--repo", str(repo), "--batch-sizes", "0"], capsys)
     assert code == 2 and "positive" in stderr
 
 

@@ -9,9 +9,9 @@ import torch
 
 from aeserve import checkpoint
 from aeserve.card import ModelCard
-from aeserve.cli import main
 from aeserve.models import build_model
 from aeserve.repository import Repository
+from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -21,21 +21,11 @@ def ckpt(tmp_path_factory):
     return checkpoint.save(build_model(card), tmp_path_factory.mktemp("ck") / "tiny.pt")
 
 
-def run(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_export_verb(tmp_path, ckpt, capsys):
     repo = tmp_path / "repo"
-    code, out, err = run(["export", "--ckpt", str(ckpt), "--repo", str(repo), "--name", "t", "--max-batch", "32",
-                          "--kind", "cpu", "--instances", "2", "--preferred-batch-sizes", "8,32",
-                          "--queue-delay-us", "0", "--warmup"], capsys)
+    code, out, err = run_cli(["export", "--ckpt", str(ckpt), "--repo", str(repo), "--name", "t", "--max-batch", "32",
+                              "--kind", "cpu", "--instances", "2", "--preferred-batch-sizes", "8,32",
+                              "--queue-delay-us", "0", "--warmup"], capsys)
     assert code == 0, err
     assert "exported t version 1" in out and "parity max abs diff" in out
     m = Repository(repo).model("t")
@@ -51,13 +41,13 @@ def test_export_verb(tmp_path, ckpt, capsys):
     (["--preferred-batch-sizes", "a,b"], "error: --preferred-batch-sizes must be comma-separated integers"),
 ])
 def test_export_verb_errors(tmp_path, ckpt, capsys, extra, message):
-    code, out, err = run(["export", "--ckpt", str(ckpt), "--repo", str(tmp_path / "repo"), *extra], capsys)
+    code, out, err = run_cli(["export", "--ckpt", str(ckpt), "--repo", str(tmp_path / "repo"), *extra], capsys)
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "repo").exists()
 
 
 def test_export_verb_missing_checkpoint(tmp_path, capsys):
-    code, out, err = run(["export", "--ckpt", str(tmp_path / "nope.pt"), "--repo", str(tmp_path / "r")], capsys)
+    code, out, err = run_cli(["export", "--ckpt", str(tmp_path / "nope.pt"), "--repo", str(tmp_path / "r")], capsys)
     assert code == 2 and err.startswith("error: ") and not (tmp_path / "r").exists()
 
 
@@ -66,10 +56,10 @@ def test_regenerate_verb(tmp_path, ckpt, capsys):
     manifest.write_text(json.dumps([{"checkpoint": str(ckpt), "name": "tiny", "max_batch": 8, "kind": "gpu",
                                      "instances": 1, "preferred_batch_sizes": [8], "queue_delay_us": 100,
                                      "version": 1}]))
-    code, out, err = run(["regenerate", "--manifest", str(manifest), "--repo", str(tmp_path / "repo")], capsys)
+    code, out, err = run_cli(["regenerate", "--manifest", str(manifest), "--repo", str(tmp_path / "repo")], capsys)
     assert code == 0, err
     assert "exported tiny version 1" in out and "regenerated" in out
     assert Repository(tmp_path / "repo").model("tiny").versions == (1,)
-    code, out, err = run(["regenerate", "--manifest", str(tmp_path / "none.json"), "--repo", str(tmp_path / "x")],
-                         capsys)
+    code, out, err = run_cli(["regenerate", "--manifest", str(tmp_path / "none.json"), "--repo", str(tmp_path / "x")],
+                             capsys)
     assert code == 2 and "does not exist" in err
