@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import DATASETS
 from .errors import ConfigError, InputError, InferenceError
 from .fileio import write_bytes_atomic
 
@@ -38,12 +39,12 @@ _FILE_STEM = {"mnist": "mnist", "fashion-mnist": "fashion"}
 
 
 def _canonical(dataset: str) -> str:
-    key = dataset.strip().lower().replace("_", "-")
-    if key in ("fashion", "fmnist"):
-        key = "fashion-mnist"
-    if key not in _FILE_STEM:
-        raise ConfigError(f"no classifier for dataset {dataset!r}; expected one of {', '.join(_FILE_STEM)}")
-    return key
+    """A dataset name or alias (see :data:`aeserve.data.DATASETS`) -> its canonical name."""
+    name = DATASETS.get(dataset.strip().lower())
+    if name not in _FILE_STEM:
+        raise ConfigError(f"no classifier for dataset {dataset!r}; "
+                          f"expected one of {', '.join(_FILE_STEM)} (or an alias of one)")
+    return name
 
 
 def default_classifier_path(dataset: str) -> Path:

@@ -57,6 +57,8 @@ def test_bad_inputs(tmp_path):
         Classifier(tmp_path / "ident_encoder" / "1" / "model.onnx")
     with pytest.raises(ConfigError, match="no classifier"):
         default_classifier_path("cifar10")
+    assert default_classifier_path("FMNIST") == default_classifier_path("fashion_mnist") \
+        == default_classifier_path("fashion-mnist")
     with pytest.raises(InputError):
         train_classifier(np.zeros((4, 1, 28, 28), np.float32), np.array([0, 1, 2, 10]), progress=False)
     clf = Classifier(default_classifier_path("mnist"))
