@@ -108,11 +108,15 @@ class Batcher:
         self.close()
 
 
-def tqdm_progress(desc: str) -> tuple[Progress, Callable[[], None]]:
-    """A (progress, close) pair drawing a tqdm bar on stderr."""
+def tqdm_progress(desc: str, total: int) -> tuple[Progress, Callable[[], None]]:
+    """A (progress, close) pair drawing a tqdm bar of ``total`` items on stderr.
+
+    The bar opens with its total, so its first line is ``desc: 0%| | 0/total``, not a
+    total-less ``desc: 0img``.
+    """
     from tqdm import tqdm
 
-    bar = tqdm(total=0, desc=desc, unit="img", leave=False, dynamic_ncols=True)
+    bar = tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True)
 
     def update(done: int, total: int) -> None:
         if bar.total != total:

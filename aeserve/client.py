@@ -150,7 +150,7 @@ class Client:
              desc: str = "") -> list[np.ndarray]:
         """Run ``work(start, stop)`` over chunks of ``n`` items; stack results into arrays."""
         spans = chunks(n, size or self._info.max_batch_size)
-        progress, done = self._progress_for(len(spans), desc)
+        progress, done = self._progress_for(len(spans), n, desc)
         outs: list[np.ndarray] | None = None
         try:
             for s, e, res in self._conn.batcher.imap(work, spans, progress, n):
@@ -164,11 +164,12 @@ class Client:
                 done()
         return outs or []
 
-    def _progress_for(self, n_chunks: int, desc: str) -> tuple[Progress | None, Callable[[], None] | None]:
+    def _progress_for(self, n_chunks: int, n: int,
+                      desc: str) -> tuple[Progress | None, Callable[[], None] | None]:
         if callable(self._progress):
             return self._progress, None
         if self._progress and n_chunks >= _PROGRESS_MIN_CHUNKS:
-            return tqdm_progress(desc or "aeserve")
+            return tqdm_progress(desc or "aeserve", n)
         return None, None
 
     def _images(self, x: Any, what: str = "images") -> np.ndarray:

@@ -52,9 +52,7 @@ def as_batch(x: Any, input_shape: Sequence[int], *, allow_single: bool = False,
     """
     shape = tuple(int(d) for d in input_shape)
     arr = _as_array(x, what)
-    if arr.dtype == np.uint8:
-        pass
-    elif arr.dtype.type in _FLOAT_KINDS:
+    if arr.dtype == np.uint8 or arr.dtype.type in _FLOAT_KINDS:
         pass
     elif arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"{what} have dtype {arr.dtype}; expected uint8 (0..255) or float in [0, 1] "

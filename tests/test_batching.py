@@ -65,3 +65,14 @@ def test_first_error_propagates_and_stops():
         with pytest.raises(InferenceError, match="boom"):
             list(b.imap(work, chunks(200, 2)))
     assert len(calls) < 20  # the rest were never submitted
+
+
+def test_tqdm_progress_opens_with_its_total(capsys):
+    from aeserve.batching import tqdm_progress
+
+    update, close = tqdm_progress("encode", 5000)
+    for done in range(500, 5001, 500):
+        update(done, 5000)
+    close()
+    first = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[0]
+    assert "/5000" in first and "0img" not in first   # not a total-less "encode: 0img"

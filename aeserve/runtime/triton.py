@@ -22,8 +22,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, InferenceError, ModelNotFoundError, ModelNotReadyError,
-                      ServerUnavailableError, TimeoutError)
+from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
+                      ModelNotReadyError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
                    encoder_outputs)
@@ -277,8 +277,6 @@ def _close_quietly(c: Any) -> None:
 
 
 def _positive(v: float, what: str) -> float:
-    from ..errors import InputError
-
     try:
         f = float(v)
     except (TypeError, ValueError):
