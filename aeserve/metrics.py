@@ -125,6 +125,13 @@ def log_mean_exp(a, axis: int = 0) -> np.ndarray:
     return logsumexp(arr, axis=axis) - math.log(arr.shape[axis])
 
 
+def _log_weights(log_w) -> np.ndarray:
+    w = _array(log_w, "log_w", ndim_min=2)
+    if w.ndim != 2:
+        raise InputError(f"log_w must be (K, N), got shape {w.shape}")
+    return w
+
+
 def iwae_bound(log_w) -> np.ndarray:
     """Importance-weighted lower bound on ``log p(x)`` (Burda et al. 2016) per sample.
 
@@ -132,18 +139,12 @@ def iwae_bound(log_w) -> np.ndarray:
     ``z_k ~ q(z | x)``. Returns ``(N,)`` ``log (1/K) sum_k exp(log_w[k])``. With K = 1 it
     is the one-sample ELBO estimate; it increases towards ``log p(x)`` as K grows.
     """
-    w = _array(log_w, "log_w", ndim_min=2)
-    if w.ndim != 2:
-        raise InputError(f"log_w must be (K, N), got shape {w.shape}")
-    return log_mean_exp(w, axis=0)
+    return log_mean_exp(_log_weights(log_w), axis=0)
 
 
 def elbo_from_log_weights(log_w) -> np.ndarray:
     """Monte-Carlo ELBO per sample: the mean of ``(K, N)`` log-weights over K -> ``(N,)``."""
-    w = _array(log_w, "log_w", ndim_min=2)
-    if w.ndim != 2:
-        raise InputError(f"log_w must be (K, N), got shape {w.shape}")
-    return w.mean(axis=0)
+    return _log_weights(log_w).mean(axis=0)
 
 
 def kl_normal_standard(mu, logvar) -> np.ndarray:

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from aeserve import Client
+from aeserve.fileio import write_bytes_atomic
 from aeserve.repository import default_repository
-from aeserve.serve import free_ports, serve
+from aeserve.serve import MODES, free_ports, serve
 
 
 def throughput(client: Client, n: int, repeats: int, reference: np.ndarray | None) -> dict:
@@ -80,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-in-flight", type=int, default=4, help="Client max_in_flight for generate")
     p.add_argument("--url-grpc", default=None, help="use this server instead of starting one")
     p.add_argument("--url-http", default=None)
-    p.add_argument("--mode", default="auto", choices=("auto", "native", "bundled"))
+    p.add_argument("--mode", default="auto", choices=MODES)
     p.add_argument("--out", default="benchmarks/results/serving.json")
     return p.parse_args(argv)
 
@@ -122,11 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
         if server is not None:
             server.stop()
     print_table(results)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2) + "\n")
-    os.replace(tmp, out)
+    out = write_bytes_atomic(a.out, (json.dumps(results, indent=2) + "\n").encode())
     print(f"\nwritten {out}")
     return results
 

@@ -22,15 +22,11 @@ import numpy as np
 from .. import metrics
 from ..errors import InputError
 from ..fileio import write_bytes_atomic
+from ..images import to_uint8
 
 WEBP_QUALITIES = (0, 10, 25, 50, 75, 90)
 JPEG_QUALITIES = (10, 25, 50, 75, 90)
 MODEL_BITS = (2, 3, 4, 5, 6, 7, 8)
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Float images in [0, 1] -> uint8 (rounded)."""
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _pil_image(img: np.ndarray):

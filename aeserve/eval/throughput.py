@@ -141,7 +141,7 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
         rows = []
         for op in ops:
             for b in batch_sizes:
-                x, z = x_all[:b], rng.standard_normal((b, card.latent_dim), dtype=np.float32)
+                x = x_all[:b]
                 fns: dict[str, Callable[[], Any]] = {
                     "ort": (lambda: bare.generate(rng.standard_normal((b, card.latent_dim), dtype=np.float32)))
                     if op == "generate" else (lambda: bare.reconstruct(x)),
@@ -150,7 +150,7 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
                     fns[name] = ((lambda c=c: c.generate(b, seed=1)) if op == "generate"
                                  else (lambda c=c: c.reconstruct(x)))
                 if net is not None:
-                    fns["torch"] = _torch_fn(net, op, x, z)
+                    fns["torch"] = _torch_fn(net, op, x, card.latent_dim)
                 for backend, fn in fns.items():
                     t = time_call(fn, min_seconds)
                     rows.append({"op": op, "batch": int(b), "backend": backend, "seconds_per_call": t,
@@ -174,14 +174,14 @@ def _torch_threads() -> int:
     return torch.get_num_threads()
 
 
-def _torch_fn(net: Any, op: str, x: np.ndarray, z: np.ndarray) -> Callable[[], Any]:
+def _torch_fn(net: Any, op: str, x: np.ndarray, latent_dim: int) -> Callable[[], Any]:
     import torch
 
-    xt, d = torch.from_numpy(x), z.shape[1]
+    xt = torch.from_numpy(x)
 
     def generate() -> Any:
         with torch.inference_mode():
-            return net.decoder(torch.randn(len(x), d)).numpy()
+            return net.decoder(torch.randn(len(x), latent_dim)).numpy()
 
     def reconstruct() -> Any:
         with torch.inference_mode():
