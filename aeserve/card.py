@@ -189,17 +189,19 @@ class ModelCard:
 
 
 def encode_value(value: Any) -> str:
-    """Stringify a card value: str as is, bool/int/float via repr, lists/dicts as JSON."""
+    """Stringify a card value: str as is, bool as ``true``/``false``, int via str, float via
+    repr (full precision), lists/tuples/dicts as compact JSON, numpy/torch arrays and
+    scalars via ``tolist()``. Raises CardError for anything else."""
     if isinstance(value, str):
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(float(value)) if isinstance(value, float) else str(value)
-    if hasattr(value, "tolist"):
-        value = value.tolist()
+    if isinstance(value, float):
+        return repr(float(value))
+    if isinstance(value, int):
+        return str(value)
+    if hasattr(value, "tolist"):  # numpy / torch: arrays become lists, scalars Python numbers
+        return encode_value(value.tolist())
     if isinstance(value, (list, tuple, dict)):
         return json.dumps(value, separators=(",", ":"))
-    if hasattr(value, "item"):
-        return encode_value(value.item())
     raise CardError(f"cannot store {type(value).__name__} in a model card")

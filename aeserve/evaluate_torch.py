@@ -61,7 +61,7 @@ def log_likelihood(model: torch.nn.Module, logits: torch.Tensor, x: torch.Tensor
     """Per-sample ``log p(x | z)`` in nats under the model's likelihood, normalising constant included."""
     ll = -model.recon_nll(logits, x)
     if model.card.likelihood == "gaussian":
-        sigma = float(model.hparams.get("sigma", 0.1))
+        sigma = float(model.hparams["sigma"])
         ll = ll - 0.5 * math.log(2.0 * math.pi * sigma * sigma) * x[0].numel()
     return ll
 

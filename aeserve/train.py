@@ -289,7 +289,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.lr": float(lr),
             "train.lr_schedule": lr_schedule,
             "train.limit": "null" if limit is None else str(int(limit)),
-            "train.classes": "null" if classes is None else json.dumps([int(c) for c in classes], separators=(",", ":")),
+            "train.classes": "null" if classes is None else [int(c) for c in classes],
             "train.val_fraction": float(val_fraction),
             "train.eval_split": eval_split,
             "train.samples": int(x_train.shape[0]),

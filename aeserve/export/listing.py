@@ -50,6 +50,8 @@ def list_models(repo: str | os.PathLike[str] | None = None) -> list[ModelInfo]:
 
 def format_table(rows: list[ModelInfo]) -> str:
     """A plain-text table: name, family, arch, latent, dataset, versions, max batch, test metrics."""
+    if not rows:
+        return "no models in repository"
     header = ("name", "family", "arch", "latent", "dataset", "versions", "max_batch", "metrics")
     lines = [header]
     for r in rows:
@@ -60,7 +62,5 @@ def format_table(rows: list[ModelInfo]) -> str:
         lines.append((r.name, r.family, r.arch, str(r.latent_dim), r.dataset,
                       ",".join(str(v) for v in r.versions), str(r.max_batch_size), metrics or "-"))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header) - 1)]
-    if not rows:
-        return "no models in repository"
     return "\n".join(("  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths)) + "  " + row[-1]).rstrip()
                      for row in lines)

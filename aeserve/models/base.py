@@ -47,9 +47,9 @@ class Autoencoder(nn.Module):
         # rebuilds the same model even if a default changes later
         likelihood_defaults = {"sigma": 0.1} if card.likelihood == "gaussian" else {}
         self.hparams = {**ARCH_DEFAULTS.get(card.arch, {}), **likelihood_defaults, **self.defaults, **card.hparams}
-        unknown_sigma = self.hparams.get("sigma", 0.1)
-        if float(unknown_sigma) <= 0:
-            raise ConfigError(f"sigma must be > 0, got {unknown_sigma}")
+        sigma = self.hparams.get("sigma")  # set for gaussian; may be passed (unused) for bernoulli
+        if sigma is not None and float(sigma) <= 0:
+            raise ConfigError(f"sigma must be > 0, got {sigma}")
         self.card = card.with_extra(hparams=self.hparams)
         self.encoder, self.decoder = build_networks(card.arch, card.input_shape, card.latent_dim,
                                                     self.n_heads, self.hparams)
@@ -69,7 +69,7 @@ class Autoencoder(nn.Module):
         if self.card.likelihood == "bernoulli":
             nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
         else:
-            sigma = float(self.hparams.get("sigma", 0.1))
+            sigma = float(self.hparams["sigma"])
             nll = 0.5 * ((torch.sigmoid(logits) - x) / sigma) ** 2
         return nll.flatten(1).sum(1)
 
