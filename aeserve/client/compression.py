@@ -1,0 +1,35 @@
+"""Compression operations of ``aeserve.Client``: compress and its mirror decompress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..errors import PayloadError
+from .base import ClientBase
+
+
+class CompressionOps(ClientBase):
+    """Images <-> self-describing byte payloads of entropy-coded latents."""
+
+    def compress(self, x: Any, *, bits: int | None = None) -> bytes:
+        """Images -> a self-describing byte payload (quantized, entropy-coded latents, checksummed).
+
+        ``bits`` per latent dimension (default ``compress.DEFAULT_BITS``) trades bytes for PSNR.
+        """
+        from .. import compress
+
+        z = self.encode(x)
+        return compress.encode_payload(z, model=self.model, version=self._info.version, card=self.card,
+                                       bits=compress.DEFAULT_BITS if bits is None else bits)
+
+    def decompress(self, blob: bytes) -> np.ndarray:
+        """Payload from ``compress`` -> images ``(N, C, H, W)``. PayloadError if the payload is
+        corrupt, truncated, foreign or made by another model/version."""
+        from .. import compress
+
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise PayloadError(f"payload must be bytes (from Client.compress), got {type(blob).__name__}")
+        z = compress.decode_payload(bytes(blob), model=self.model, version=self._info.version, card=self.card)
+        return self.decode(z)

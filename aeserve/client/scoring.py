@@ -1,0 +1,76 @@
+"""Anomaly scoring operations of ``aeserve.Client``: anomaly_score, calibrate, is_anomaly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import latent
+from ..errors import CardError, ConfigError, InputError
+from .base import ClientBase
+
+SCORE_METHODS = ("mse", "elbo")
+
+
+class ScoringOps(ClientBase):
+    """Per-image anomaly scores and thresholds."""
+
+    def anomaly_score(self, x: Any, *, method: str = "mse", k: int = 16, seed: int = 0) -> np.ndarray:
+        """Per-image anomaly score ``(N,)`` float64, higher = more anomalous.
+
+        "mse": mean squared reconstruction error (any family; the card's calibration uses it).
+        "elbo" (VAE): negative ELBO in nats, ``k`` posterior samples per image, the k
+        decodes batched together; sample j of item i depends only on (seed, i, j).
+        """
+        from .. import anomaly
+
+        if method not in SCORE_METHODS:
+            raise ConfigError(f"unknown anomaly method {method!r}; expected one of {', '.join(SCORE_METHODS)}")
+        x = self._images(x)
+        if method == "mse":
+            def mse(s: int, e: int) -> np.ndarray:
+                xb = x[s:e]
+                return anomaly.mse_score(xb, self._conn.runtime.decode(self.model, self._latent(xb, "mean", 0, s)))
+
+            return self._map(len(x), mse, desc="score")[0]
+        if not self.card.is_vae:
+            raise ConfigError(f"method 'elbo' needs a VAE; model {self.model!r} is family {self.card.family!r}: "
+                              "use method='mse'")
+        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise InputError(f"k (posterior samples per image) must be a positive integer, got {k!r}")
+        latent.check_seed(seed)
+        k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
+        sigma = float(self.card.hparams.get("sigma", 0.1))
+
+        def elbo(s: int, e: int) -> np.ndarray:
+            xb, m = x[s:e], e - s
+            out = self._conn.runtime.encode(self.model, xb)
+            mu, logvar = out["mu"], out["logvar"]
+            eps = latent.standard_normal(seed, s * k, m * k, dim).reshape(m, k, dim).transpose(1, 0, 2)
+            z = (mu[None] + np.exp(0.5 * logvar)[None] * eps).reshape(k * m, dim)
+            x_hats = self._decode_all(z).reshape(k, m, *shape)
+            return anomaly.neg_elbo(xb, x_hats, mu, logvar, self.card.likelihood, sigma=sigma)
+
+        return self._map(len(x), elbo, size=max(1, self._info.max_batch_size // k), desc="score")[0]
+
+    def calibrate(self, x_normal: Any, *, quantile: float = 0.99, method: str = "mse") -> float:
+        """Set (and return) the threshold = ``quantile`` of the scores of normal images."""
+        from .. import anomaly
+
+        thr = float(anomaly.threshold_from_scores(self.anomaly_score(x_normal, method=method), quantile))
+        self._threshold = (method, thr)
+        return thr
+
+    def is_anomaly(self, x: Any) -> np.ndarray:
+        """Boolean ``(N,)``: score above the calibrated threshold, else the card's
+        ``anomaly.threshold`` (with the card's ``anomaly.method``). CardError if neither exists."""
+        if self._threshold is not None:
+            method, thr = self._threshold
+        else:
+            card_thr = self.card.get_float("anomaly.threshold")
+            if card_thr is None:
+                raise CardError(f"model {self.model!r} has no anomaly.threshold in its card; "
+                                "call calibrate(x_normal) first")
+            method, thr = self.card.anomaly.get("method", "mse"), card_thr
+        return self.anomaly_score(x, method=method) > thr
