@@ -26,7 +26,7 @@ def _int_list(text: str | None) -> list[int] | None:
 def _echo_result(r) -> None:
     via = "" if r.exporter == "dynamo" else " (dynamo export failed; used the TorchScript exporter)"
     click.echo(f"exported {r.name} version {r.version}{' fp16' if r.fp16 else ''}{via}: "
-               f"{r.paths['encoder']} and {r.paths['decoder']} "
+               f"{' and '.join(str(p) for k, p in r.paths.items() if not k.endswith('_config'))} "
                f"(parity max abs diff {r.max_abs_diff:.2g})")
 
 

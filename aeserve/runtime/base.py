@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..card import ModelCard
-from ..errors import InputError
+from ..errors import InputError, ModelNotFoundError
 
 ENCODER_INPUT = "x"
 DECODER_INPUT = "z"
 DECODER_OUTPUT = "x_hat"
+CLASSIFIER_OUTPUT = "probs"
 VAE_OUTPUTS = ("mu", "logvar")
 AE_OUTPUTS = ("z",)
 
@@ -64,6 +65,19 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def decode(self, name: str, z: np.ndarray) -> np.ndarray:
         """Run the decoder on float32 ``(n, latent_dim)`` with n <= max_batch_size."""
+
+    # ---- classifiers (``<name>_classifier``: x -> probs), made by ``aeserve finetune`` ----------
+    def classifiers(self) -> list[str]:
+        """Names ``<name>`` of the available ``<name>_classifier`` models."""
+        return []
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        """Card (with ``classes``), batch limit and version of ``<name>_classifier``."""
+        raise ModelNotFoundError(f"{self.target} serves no classifiers")
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Run ``<name>_classifier`` on float32 ``(n, *input_shape)``: class probabilities ``(n, K)``."""
+        raise ModelNotFoundError(f"{self.target} serves no classifiers")
 
     def close(self) -> None:
         """Release sessions/connections. Idempotent."""
