@@ -36,14 +36,10 @@ from torch import nn
 
 from .card import ModelCard
 from .errors import ConfigError, DataError
+from .labels import class_names, select_labels
 
 MODES = ("probe", "finetune")
 TASK = "classifier"
-CLASS_NAMES = {
-    "mnist": [str(d) for d in range(10)],
-    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                      "Bag", "Ankle boot"],
-}
 CONFIDENCE = 0.95
 _AE_ONLY = ("metrics.", "anomaly.", "latent.", "restore.", "export.", "name")  # card keys of the autoencoder
 
@@ -93,27 +89,6 @@ class FinetuneResult:
     model: ClassifierModel
     accuracy: float | None
     history: list[dict[str, float]]
-
-
-def select_labels(y: np.ndarray | None, labels: int, n_classes: int, seed: int) -> np.ndarray:
-    """Indices of ``labels`` labelled examples, ``labels // n_classes`` per class (the rest to
-    the first classes). ConfigError/DataError when that many do not exist."""
-    if y is None:
-        raise DataError("finetune needs labelled data; this data has no labels (a PNG folder needs one "
-                        "subfolder per class, .npz needs y_train/y_test)")
-    if isinstance(labels, bool) or not isinstance(labels, (int, np.integer)) or labels < n_classes:
-        raise ConfigError(f"labels must be an integer >= the number of classes ({n_classes}), got {labels!r}")
-    if labels > len(y):
-        raise ConfigError(f"labels {labels} is more than the {len(y)} labelled training examples")
-    rng = np.random.default_rng(seed)
-    per = [labels // n_classes + (1 if k < labels % n_classes else 0) for k in range(n_classes)]
-    picks = []
-    for k, m in enumerate(per):
-        pool = np.flatnonzero(y == k)
-        if len(pool) < m:
-            raise ConfigError(f"labels {labels} needs {m} examples of class {k}; the data has {len(pool)}")
-        picks.append(rng.choice(pool, m, replace=False))
-    return np.sort(np.concatenate(picks))
 
 
 def _shift(x: torch.Tensor, gen: torch.Generator, pixels: int) -> torch.Tensor:
@@ -233,7 +208,7 @@ def finetune(ckpt: Any, labels: int, *, data: Any = None, mode: str = "finetune"
         test = load_dataset(data if data is not None else ae.card.dataset, "test")
     except SplitNotFoundError:
         test = None
-    names = CLASS_NAMES.get(train.name, [str(k) for k in range(n_classes)])[:n_classes]
+    names = class_names(train.name, n_classes)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)

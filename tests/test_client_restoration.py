@@ -1,4 +1,5 @@
-"""Client.inpaint / upscale / colorize (embedded) on small exported restoration models."""
+"""Client.inpaint / upscale / colorize (embedded) on hand-built identity restoration models
+(tests/apps_helpers.py): the answers are known, so each call's own work is what is checked."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from aeserve import Client, restoration
 from aeserve.errors import ConfigError, InputError
 
 from apps_helpers import restoration_repository
+from eval_fixtures import write_prior_vae
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
-    return restoration_repository(tmp_path_factory.mktemp("restore") / "repo")
+    root = restoration_repository(tmp_path_factory.mktemp("restore") / "repo")
+    write_prior_vae(root, "prior")
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +33,7 @@ def images(n, shape=(1, 28, 28), seed=0):
 def test_cards_say_what_each_model_restores(client):
     cards = client.models()
     assert {n: c.restores for n, c in cards.items()} == {"t_inpaint": "inpaint", "t_sr": "upscale",
-                                                       "t_color": "colorize", "t_vae": None}
+                                                       "t_color": "colorize", "prior": None}
     assert cards["t_sr"].get_json("restore.low_shapes") == [[1, 14, 14], [1, 7, 7]]
 
 
@@ -39,8 +43,7 @@ def test_inpaint_keeps_known_pixels_and_fills_the_hole_with_the_model(client):
     out = client.inpaint(x, m)
     assert out.shape == x.shape and out.dtype == np.float32
     assert np.array_equal(out[:, :, ~m], x[:, :, ~m])
-    want = client.reconstruct(restoration.apply_mask(x, np.broadcast_to(m, x.shape)))
-    assert np.allclose(out[:, :, m], want[:, :, m])
+    assert np.all(out[:, :, m] == 0.5)  # identity model: the hole comes back as the card's fill value
     # what was under the mask does not matter
     x2 = x.copy()
     x2[:, :, m] = 1.0
@@ -69,7 +72,7 @@ def test_upscale_reads_the_factor_from_the_input_size(client):
             low = restoration.downsample(x, f)
             out = c.upscale(low)
             assert out.shape == x.shape
-            assert np.allclose(out, c.reconstruct(restoration.upsample(low, f)))
+            assert np.array_equal(out, np.repeat(np.repeat(low, f, axis=2), f, axis=3))  # identity: nearest
         assert np.allclose(c.upscale(restoration.downsample(x, 4)[:, 0]), c.upscale(restoration.downsample(x, 4)))
         with pytest.raises(InputError, match=r"\(N, 1, 7, 7\) for x4"):
             c.upscale(images(2, (1, 9, 9)))
@@ -83,7 +86,7 @@ def test_colorize_takes_gray_and_refuses_colour(client):
         gray = restoration.to_gray(rgb)
         out = c.colorize(gray)
         assert out.shape == (4, 3, 16, 16)
-        assert np.allclose(out, c.reconstruct(restoration.gray_input(gray, 3)))
+        assert np.allclose(out, np.concatenate([gray] * 3, axis=1))  # identity: grey in every channel
         assert np.allclose(c.colorize(gray[:, 0]), out)
         with pytest.raises(InputError, match="greyscale"):
             c.colorize(rgb)
@@ -92,7 +95,7 @@ def test_colorize_takes_gray_and_refuses_colour(client):
 
 
 @pytest.mark.parametrize("call,model,names", [
-    ("upscale", "t_inpaint", "t_sr"), ("inpaint", "t_vae", "t_inpaint"), ("colorize", "t_sr", "t_color")])
+    ("upscale", "t_inpaint", "t_sr"), ("inpaint", "prior", "t_inpaint"), ("colorize", "t_sr", "t_color")])
 def test_a_restoration_on_the_wrong_model_names_the_right_one(client, call, model, names):
     with client.with_model(model) as c:
         args = {"upscale": (images(1, (1, 7, 7)),), "inpaint": (images(1), restoration.center_box_mask(28, 28)),
