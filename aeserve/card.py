@@ -27,6 +27,9 @@ Keys (all prefixed ``aeserve.``):
                        threshold_quantile
 ``latent.*``           latent statistics for ``compress``: mean, std, min, max
                        (JSON lists of ``latent_dim`` floats)
+``class_names``        JSON list of str: the name of label ``i`` is item ``i``
+                       (set at training when the data names its classes, e.g.
+                       PNG folders ``cat/``, ``dog/``; absent: labels are numbers)
 =====================  ======================================================
 """
 
@@ -94,6 +97,19 @@ class ModelCard:
     @property
     def train(self) -> dict[str, str]:
         return {k[len("train."):]: v for k, v in self.extra.items() if k.startswith("train.")}
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """Names of the training labels (``class_names[label]``), or None when the data had none.
+
+        Raises CardError when ``aeserve.class_names`` is not a JSON list of strings.
+        """
+        names = self.get_json("class_names")
+        if names is None:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CardError(f"card key aeserve.class_names must be a JSON list of strings, got {self.extra['class_names'][:60]!r}")
+        return tuple(names)
 
     @property
     def anomaly(self) -> dict[str, str]:

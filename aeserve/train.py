@@ -226,7 +226,8 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     and ``metrics.test_denoise_mse`` (its own noise, seeded), measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says
     which), the anomaly calibration on the validation split, latent statistics on the
-    training split and the provenance ``train.*``. With ``out`` the checkpoint is saved
+    training split, the provenance ``train.*`` and ``class_names`` when the data names
+    its classes (e.g. PNG folders ``cat/``, ``dog/``). With ``out`` the checkpoint is saved
     atomically. Raises ConfigError, DataError, CheckpointError.
     """
     classes = list(classes) if classes is not None and not isinstance(classes, (str, bytes)) else classes
@@ -295,6 +296,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.samples": int(x_train.shape[0]),
             "train.device": str(dev),
             "train.seconds": round(train_seconds, 3),
+            "class_names": None if train_ds.class_names is None else list(train_ds.class_names),
         })
     model.card = card
     path = checkpoint.save(model, out) if out is not None else None

@@ -237,3 +237,16 @@ def test_full_mnist_mlp_vae_epoch_trains_and_validates():
     assert len(result.history) == 1
     assert math.isfinite(result.history[0]["val_loss"])
     assert result.card.metrics["test_mse"] < 0.06
+
+
+def test_class_names_of_word_folders_go_into_the_card(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("dog", "cat"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
+    r = quick("ae", data=str(tmp_path / "pets"), hparams={"hidden": [8]}, limit=None, batch_size=4)
+    assert r.card.class_names == ("cat", "dog")
+    assert "class_names" not in quick("ae", limit=200).card.extra  # MNIST digits name themselves
