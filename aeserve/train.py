@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from . import evaluate_torch as ev
+from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
 from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
@@ -257,12 +257,13 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     along a half cosine to 0 at the last step. Per epoch the validation loss (the same
     objective on the held-out ``val_fraction`` of the training split, no updates) is
     recorded in ``history`` and shown with the progress bar. Afterwards the card gets
-    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``evaluate_torch.elbo``:
+    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``post_training.elbo``:
     one reparameterised sample per image, seeded), for a DAE ``metrics.test_noisy_mse``
     and ``metrics.test_denoise_mse`` (its own noise, seeded), measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says
     which), the anomaly calibration on the validation split, latent statistics on the
-    training split and the provenance ``train.*``. With ``out`` the checkpoint is saved
+    training split, the provenance ``train.*`` and ``class_names`` when the data names
+    its classes (e.g. PNG folders ``cat/``, ``dog/``). With ``out`` the checkpoint is saved
     atomically. ``ranks`` (see ``Ranks``) is how the processes of a distributed run
     cooperate; leave it None for one process (``aeserve.distributed.ddp`` sets it); only
     its main rank evaluates and writes ``out``. Raises ConfigError, DataError, CheckpointError.
@@ -338,6 +339,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.world_size": int(ranks.world_size),
             "train.device": str(dev),
             "train.seconds": round(train_seconds, 3),
+            "class_names": None if train_ds.class_names is None else list(train_ds.class_names),
         })
     model.card = card
     path = checkpoint.save(model, out) if out is not None else None
