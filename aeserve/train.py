@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from . import evaluate_torch as ev
+from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
 from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
@@ -224,7 +224,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     along a half cosine to 0 at the last step. Per epoch the validation loss (the same
     objective on the held-out ``val_fraction`` of the training split, no updates) is
     recorded in ``history`` and shown with the progress bar. Afterwards the card gets
-    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``evaluate_torch.elbo``:
+    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``post_training.elbo``:
     one reparameterised sample per image, seeded), for a DAE ``metrics.test_noisy_mse``
     and ``metrics.test_denoise_mse`` (its own noise, seeded), measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says

@@ -60,7 +60,7 @@ def test_train_leaves_threads_and_rngs(monkeypatch):
 
 
 def test_classifier_training_leaves_threads_and_rngs(monkeypatch):
-    from aeserve.classifier import train_classifier
+    from aeserve.classifier_train import train_classifier
 
     monkeypatch.setenv("AESERVE_THREADS", "2")
     x = np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32)

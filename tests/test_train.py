@@ -1,4 +1,4 @@
-"""aeserve.train / aeserve.evaluate_torch: determinism, the card it writes, and up-front validation."""
+"""aeserve.train / aeserve.post_training: determinism, the card it writes, and up-front validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aeserve import checkpoint
-from aeserve import evaluate_torch as ev
+from aeserve import post_training as ev
 from aeserve.data import load_dataset, split_validation
 from aeserve.errors import ConfigError, DataError
 from aeserve.train import torch_threads, train
