@@ -22,6 +22,7 @@ from typing import Iterator
 import click
 
 from ..errors import ServerError
+from . import LOG_FORMAT
 from ..serve.access import API_KEY_ENV, API_KEY_HEADER, restricted_apis
 from ..serve.launcher import ServerHandle, serve
 from ..serve.options import MODEL_CONTROLS, MODES
@@ -44,18 +45,20 @@ def _signals_interrupt() -> Iterator[None]:
 
 @contextmanager
 def _log_to_stderr() -> Iterator[None]:
-    """Show the ``aeserve.serve`` logger's records (crashes, restarts, clean-ups) on stderr."""
+    """Show the ``aeserve.serve`` logger's records (crashes, restarts, clean-ups) on stderr for
+    the life of the command, with or without ``-v`` (not propagated, so never printed twice)."""
     logger = logging.getLogger("aeserve.serve")
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s aeserve serve %(levelname)s: %(message)s", "%H:%M:%S"))
-    old = logger.level
+    handler.setFormatter(logging.Formatter("%(asctime)s " + LOG_FORMAT, "%H:%M:%S"))
+    old = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False
     try:
         yield
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(old)
+        logger.level, logger.propagate = old
 
 
 def _announce(server: ServerHandle, key_given: bool) -> None:

@@ -7,20 +7,17 @@
 See ``launcher.serve`` for the options and errors, ``derived`` for how the bundled
 binary serves ONNX models, ``supervisor`` for restarts after a crash, ``access`` for the
 API key of the administrative APIs, ``process``/``workdirs`` for process, shared-memory
-and temp-folder housekeeping. Logs on the ``aeserve.serve`` logger (silent by default).
+and temp-folder housekeeping. Logs on the ``aeserve.serve`` logger (silent unless the
+application configures logging).
 """
 
 from __future__ import annotations
-
-import logging
 
 from .access import API_KEY_ENV, API_KEY_HEADER, admin_headers
 from .launcher import ServerHandle, serve
 from .options import MODEL_CONTROLS, MODES
 from .process import free_ports
 from .supervisor import RestartPolicy
-
-logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = ["API_KEY_ENV", "API_KEY_HEADER", "MODEL_CONTROLS", "MODES", "RestartPolicy", "ServerHandle",
            "admin_headers", "free_ports", "serve"]
