@@ -32,6 +32,7 @@ __all__ = [
     "TimeoutError",
     "InferenceError",
     "PayloadError",
+    "DistributedError",
 ]
 
 
@@ -105,3 +106,7 @@ class InferenceError(AeserveError):
 
 class PayloadError(AeserveError, ValueError):
     """A compressed payload is corrupt, truncated, foreign, or for another model."""
+
+
+class DistributedError(AeserveError):
+    """A distributed job failed: a rank or actor died, or the cluster could not be reached."""

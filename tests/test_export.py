@@ -20,7 +20,8 @@ from aeserve.export import export_checkpoint, export_model
 from aeserve.export import exporter as exporter_mod
 from aeserve.export.onnx_graphs import Graph, export_graphs, find_random_ops, symbolic_batch
 from aeserve.export.writer import temp_dirs
-from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches, session
+from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches
+from aeserve.ort_session import cpu_session
 from aeserve.models import build_model
 from aeserve.repository import Repository, card_from_config
 
@@ -58,8 +59,8 @@ def test_vae_graphs_contract(vae_repo):
     repo, model, result = vae_repo
     assert result.name == "toy_vae" and result.version == 1 and result.exporter == "dynamo"
     assert result.paths["encoder"] == repo / "toy_vae_encoder" / "1" / "model.onnx"
-    enc = session(str(result.paths["encoder"]))
-    dec = session(str(result.paths["decoder"]))
+    enc = cpu_session(str(result.paths["encoder"]))
+    dec = cpu_session(str(result.paths["decoder"]))
     assert [i.name for i in enc.get_inputs()] == ["x"]
     assert [o.name for o in enc.get_outputs()] == ["mu", "logvar"]
     assert [i.name for i in dec.get_inputs()] == ["z"] and [o.name for o in dec.get_outputs()] == ["x_hat"]

@@ -68,3 +68,25 @@ def test_latent_scatter_validation(tmp_path):
 def test_import_does_not_load_matplotlib():
     code = "import sys, aeserve.plots; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_latent_scatter_legend_uses_class_names(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    seen = []
+    original = Axes.legend
+
+    def spy(self, *args, **kwargs):
+        seen.append(list(args[1]) if len(args) > 1 else None)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "legend", spy)
+    z = np.random.default_rng(0).standard_normal((6, 2))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    latent_scatter(z, y, tmp_path / "named.png", class_names=("cat", "dog", "bird"))
+    latent_scatter(z, y, tmp_path / "numbered.png")
+    assert seen == [["cat", "dog", "bird"], ["0", "1", "2"]]
+    with pytest.raises(InputError, match="class_names has 2 names"):
+        latent_scatter(z, y, tmp_path / "short.png", class_names=("cat", "dog"))
+    with pytest.raises(InputError, match="no labels"):
+        latent_scatter(z, None, tmp_path / "short.png", class_names=("cat",))

@@ -29,6 +29,7 @@ VERBS = {
     "serve": "serve",
     "eval": "eval",
     "bench": "bench",
+    "build-classifier": "build_classifier",
 }
 
 

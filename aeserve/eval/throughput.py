@@ -53,16 +53,12 @@ class _BareOrt:
     """The model's two ONNX files in plain sessions (same options as the embedded runtime)."""
 
     def __init__(self, repository: str | os.PathLike[str] | None, model: str):
-        import onnxruntime as ort
-
+        from ..ort_session import cpu_session
         from ..repository import Repository
 
         m = Repository(repository).model(model)
-        opts = ort.SessionOptions()
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.enc = ort.InferenceSession(str(m.encoder_path()), opts, providers=["CPUExecutionProvider"])
-        self.dec = ort.InferenceSession(str(m.decoder_path()), opts, providers=["CPUExecutionProvider"])
+        self.enc = cpu_session(m.encoder_path())
+        self.dec = cpu_session(m.decoder_path())
         self.first_output = self.enc.get_outputs()[0].name      # "mu" or "z"
         self.providers = self.dec.get_providers()
 

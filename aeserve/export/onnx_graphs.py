@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..card import ModelCard
+from ..contract import tensor_names
 from ..errors import ExportError
 
 BATCH_DIM = "batch"
@@ -49,16 +50,6 @@ class Graph:
 
     def serialize(self) -> bytes:
         return self.proto.SerializeToString()
-
-
-def tensor_names(card: ModelCard) -> dict[str, tuple[str, ...]]:
-    """The fixed tensor contract: ``{"encoder_in", "encoder_out", "decoder_in", "decoder_out"}``."""
-    return {
-        "encoder_in": ("x",),
-        "encoder_out": ("mu", "logvar") if card.is_vae else ("z",),
-        "decoder_in": ("z",),
-        "decoder_out": ("x_hat",),
-    }
 
 
 def export_card(card: ModelCard, name: str, fp16: bool) -> ModelCard:

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InferenceError, RepositoryError
+from ..ort_session import session_options
 from ..repository import Repository, RepositoryModel
-from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
-                   encoder_outputs)
+from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from .base import ModelInfo, Runtime, check_request
 
 
 def _ort() -> Any:
@@ -86,12 +87,7 @@ class EmbeddedRuntime(Runtime):
 
     def _create(self, path: os.PathLike[str]) -> Any:
         ort = _ort()
-        opts = ort.SessionOptions()
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if self._intra > 0:
-            opts.intra_op_num_threads = self._intra
-        opts.log_severity_level = 3
+        opts = session_options(self._intra)
         providers = ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")

@@ -25,8 +25,8 @@ import numpy as np
 from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
                       ModelNotReadyError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
-from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
-                   encoder_outputs)
+from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from .base import ModelInfo, Runtime, check_request
 from .urls import Endpoint, parse_url
 
 ENC, DEC = "_encoder", "_decoder"
