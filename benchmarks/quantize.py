@@ -24,12 +24,13 @@ import numpy as np  # noqa: E402
 from aeserve import checkpoint  # noqa: E402
 from aeserve.export.manifest import load_manifest  # noqa: E402
 from aeserve.export.onnx_graphs import export_graphs  # noqa: E402
-from aeserve.export.parity import session  # noqa: E402
+from aeserve.contract import encoder_outputs  # noqa: E402
+from aeserve.ort_session import cpu_session  # noqa: E402
 from aeserve.export.quantize import METHODS, dataset_images, quantize_graph, reconstruction_psnr  # noqa: E402
 
 
 def cpu_time(model: bytes, name: str, x: np.ndarray) -> float:
-    sess = session(model, threads=1)
+    sess = cpu_session(model, threads=1)
     sess.run(None, {name: x})
     best = float("inf")
     for _ in range(3):
@@ -54,10 +55,10 @@ def main() -> None:
         enc, dec = export_graphs(model, entry.name)
         cal, gate = dataset_images(model.card)
         gate = gate[:args.images]
-        code = "mu" if model.card.is_vae else "z"
+        code = encoder_outputs(model.card)[0]
         fp32 = {"encoder": enc.serialize(), "decoder": dec.serialize()}
         base = reconstruction_psnr(fp32["encoder"], fp32["decoder"], code, gate)
-        z_cal = session(fp32["encoder"]).run([code], {"x": cal})[0]
+        z_cal = cpu_session(fp32["encoder"]).run([code], {"x": cal})[0]
         feeds = {"encoder": np.tile(gate[:512], (4, 1, 1, 1))[:2048],
                  "decoder": np.tile(z_cal, (4, 1))[:2048]}
         for graph, calib in ((enc, cal), (dec, z_cal)):

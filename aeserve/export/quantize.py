@@ -37,10 +37,11 @@ import numpy as np
 import onnx
 
 from ..card import ModelCard
+from ..contract import DECODER_INPUT, ENCODER_INPUT, encoder_outputs
 from ..errors import AeserveError, ConfigError, ExportError, QuantizationError, SplitNotFoundError
 from ..metrics import psnr
 from .onnx_graphs import Graph
-from .parity import session
+from ..ort_session import cpu_session
 
 METHODS = ("static", "dynamic")
 DEFAULT_METHODS = {"encoder": "static", "decoder": "dynamic"}
@@ -118,15 +119,15 @@ def _check_images(x: np.ndarray, card: ModelCard, what: str) -> np.ndarray:
 
 
 def _run(model: bytes, name: str, x: np.ndarray, outputs: list[str] | None = None) -> list[np.ndarray]:
-    sess = session(model)
+    sess = cpu_session(model)
     parts = [sess.run(outputs, {name: x[i:i + 256]}) for i in range(0, len(x), 256)]
     return [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
 
 
 def reconstruction_psnr(encoder: bytes, decoder: bytes, code: str, x: np.ndarray) -> float:
     """PSNR (dB, over the whole set) of ``decoder(encoder(x)[code])`` against ``x``."""
-    z = _run(encoder, "x", x, [code])[0]
-    return float(psnr(x, _run(decoder, "z", z)[0]))
+    z = _run(encoder, ENCODER_INPUT, x, [code])[0]
+    return float(psnr(x, _run(decoder, DECODER_INPUT, z)[0]))
 
 
 class _Reader:
@@ -182,7 +183,7 @@ def quantize_pair(encoder: Graph, decoder: Graph, card: ModelCard, *, calibratio
         gate_images = default_gate if gate_images is None else gate_images
     calibration = _check_images(calibration, card, "calibration")
     gate_images = _check_images(gate_images, card, "gate")
-    code = "mu" if card.is_vae else "z"
+    code = encoder_outputs(card)[0]                # mu (VAE) or z
     enc_fp32, dec_fp32 = encoder.serialize(), decoder.serialize()
     enc8 = quantize_graph(encoder, chosen["encoder"], calibration)
     dec_cal = _run(enc_fp32, encoder.input_name, calibration, [code])[0] if chosen["decoder"] == "static" else None
