@@ -90,3 +90,17 @@ def test_methods_checked():
     assert check_methods({"decoder": "static"}) == {"encoder": "static", "decoder": "static"}
     with pytest.raises(ConfigError, match="encoder"):
         check_methods({"decoder": "fp8"})
+
+
+def test_quantizer_leaves_logging_alone(images):
+    """ORT's quantizer logs through the root logger; quantizing must not leave a handler behind."""
+    import logging
+
+    from aeserve.export.onnx_graphs import export_graphs
+    from aeserve.export.quantize import quantize_graph
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    enc, _ = export_graphs(checkpoint.load(CKPTS / "mnist_ae2.pt"), "m")
+    quantize_graph(enc, "static", images[0][:64])
+    assert root.handlers == handlers and root.level == level

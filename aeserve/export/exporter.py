@@ -20,6 +20,7 @@ CheckpointError (``export_checkpoint``: unusable checkpoint).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,8 @@ from .writer import check_repository_path, write_models
 
 if TYPE_CHECKING:
     from .quantize import QuantReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,11 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
         check_max_drop(0.0 if max_psnr_drop_db is None else max_psnr_drop_db)
 
     model = cpu_copy(model)
+    log.info("export %s: building the encoder and decoder graphs (fp16=%s)", name, fp16)
     enc, dec = export_graphs(model, name, fp16=fp16)
     reports = (check_parity(enc, model.encoder, max_batch=settings.max_batch),
                check_parity(dec, model.decoder, max_batch=settings.max_batch))
+    log.info("export %s: parity gate passed (max abs diff %.2e)", name, max(r.max_abs_diff for r in reports))
 
     named_card = export_card(card, name, fp16)
     quant = None
@@ -107,6 +112,8 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
         "encoder_config": root / enc_name / CONFIG_FILENAME, "decoder_config": root / dec_name / CONFIG_FILENAME,
     }
     exporter = "torchscript" if "torchscript" in (enc.exporter, dec.exporter) else "dynamo"
+    log.info("export %s: wrote version %d of %s and %s in %s (%s exporter)", name, written_version,
+             enc_name, dec_name, root, exporter)
     return ExportResult(name, written_version, paths, exporter, reports, fp16, quant)
 
 

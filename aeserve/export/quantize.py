@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -205,12 +204,15 @@ def quantize_pair(encoder: Graph, decoder: Graph, card: ModelCard, *, calibratio
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence the quantizer's pre-processing advice and progress logging."""
+    """Keep ONNX Runtime's quantizer quiet: it logs advice through the root logger, which
+    would also install a stderr handler (``logging.basicConfig``) in a process without one.
+    A NullHandler stands in while it runs; the root logger's level and handlers are restored."""
     root = logging.getLogger()
-    level = root.level
+    level, stand_in = root.level, logging.NullHandler()
+    root.addHandler(stand_in)
     root.setLevel(logging.ERROR)
     try:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            yield
+        yield
     finally:
+        root.removeHandler(stand_in)
         root.setLevel(level)

@@ -16,6 +16,7 @@ ServerUnavailableError, ModelNotReadyError, ModelNotFoundError, TimeoutError, In
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 import weakref
 from typing import Any, Callable
@@ -30,6 +31,7 @@ from .base import ModelInfo, Runtime, check_request
 from .urls import Endpoint, parse_url
 
 ENC, DEC = "_encoder", "_decoder"
+log = logging.getLogger(__name__)
 
 
 class TritonRuntime(Runtime):
@@ -71,6 +73,9 @@ class TritonRuntime(Runtime):
             c = self._local.client = self._new_client(self.timeout)
             with self._lock:
                 self._clients.add(c)
+            if getattr(self._local, "dropped", False):
+                self._local.dropped = False
+                log.info("reconnecting to %s", self.target)
         return c
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, model: str | None = None,
@@ -88,6 +93,7 @@ class TritonRuntime(Runtime):
                 raise
             err = map_error(e, what=what, target=self.target, model=model, timeout=deadline or self.timeout)
             if client is None and isinstance(err, ServerUnavailableError):
+                log.warning("%s: %s; dropping this thread's connection, the next call reconnects", what, err)
                 self._drop_thread_client(c)
             raise err from None
 
@@ -96,6 +102,7 @@ class TritonRuntime(Runtime):
         reconnects at once (a gRPC channel would otherwise sit in reconnect backoff)."""
         if getattr(self._local, "client", None) is c:
             self._local.client = None
+            self._local.dropped = True
         with self._lock:
             self._clients.discard(c)
         _close_quietly(c)
