@@ -92,10 +92,12 @@ def test_methods_checked():
         check_methods({"decoder": "fp8"})
 
 
-def test_quantizer_leaves_logging_alone(images):
-    """ORT's quantizer logs through the root logger; quantizing must not leave a handler behind."""
+def test_quantizer_leaves_logging_alone(images, monkeypatch):
+    """ORT's quantizer logs through the root logger (``logging.warning`` installs a stderr
+    handler where the root has none); quantizing must not leave a handler behind."""
     import logging
 
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
     from aeserve.export.onnx_graphs import export_graphs
     from aeserve.export.quantize import quantize_graph
 
