@@ -24,7 +24,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
-                      ModelNotReadyError, ServerUnavailableError, TimeoutError)
+                      ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from .base import ModelInfo, Runtime, check_request
@@ -238,6 +238,8 @@ def map_error(e: BaseException, *, what: str, target: str, model: str | None = N
         if "no available version" in low or "not ready" in low:
             return ModelNotReadyError(f"{where}: model is not ready ({msg})")
         return ModelNotFoundError(f"{where}: model not found ({msg}); list models with Client.models()")
+    if "is restricted, expecting header" in low:
+        return ServerError(f"{where} refused: the server restricts this API to callers with its API key ({msg})")
     if "not ready" in low or "no available version" in low or "is unavailable" in low:
         return ModelNotReadyError(f"{where}: model is not ready ({msg})")
     if status in _UNAVAILABLE or isinstance(e, (OSError, EOFError)) or _is_transport(e):
