@@ -10,8 +10,9 @@ Everything is validated before any data is loaded or any file is written (unknow
 family/arch/dataset, latent < 1, epochs < 1, cuda requested but absent, unknown
 hyper-parameters -> ConfigError naming what is accepted; data problems -> DataError).
 On CPU a seed gives bit-identical weights: the model is initialised and trained under
-``torch.manual_seed(seed)`` (inside ``torch.random.fork_rng``, so the caller's global
-RNG is left alone) and batches are drawn from a seeded permutation of in-memory tensors.
+``torch.manual_seed(seed)`` and batches are drawn from a seeded permutation of in-memory
+tensors. The caller's global RNG and torch thread count are restored afterwards
+(:func:`aeserve.torch_state.restores_torch_state`).
 With ``out`` the checkpoint is written atomically at the very end; an error or Ctrl-C
 before that leaves no file.
 """
@@ -37,6 +38,7 @@ from .card import LIKELIHOODS, ModelCard
 from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
+from .torch_state import restores_torch_state
 
 COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
 LR_SCHEDULES = ("constant", "cosine")
@@ -244,6 +246,7 @@ def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.
     return {k: v / seen for k, v in sums.items()}
 
 
+@restores_torch_state
 def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mnist", *,
           epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
           device: str = "cpu", limit: int | None = None, classes: Sequence[int] | None = None,
