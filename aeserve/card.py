@@ -21,7 +21,7 @@ Keys (all prefixed ``aeserve.``):
 ``dataset``            name of the training data, e.g. ``mnist``
 ``name``               model name in a repository (set at export)
 ``hparams``            JSON object: architecture and family hyper-parameters
-``train.*``            provenance: epochs, seed, batch_size, lr, classes, limit
+``train.*``            provenance: epochs, seed, batch_size, lr, classes, limit, world_size (DDP processes)
 ``metrics.*``          test metrics as floats (test_mse, test_psnr, test_elbo...)
 ``anomaly.*``          calibration: method, mean, std, quantiles (JSON), threshold,
                        threshold_quantile

@@ -24,6 +24,7 @@ from .classifier import (CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_C
 from .errors import InferenceError, InputError
 from .fileio import write_bytes_atomic
 from .progress import progress_bar
+from .torch_state import restores_torch_state
 
 
 def build_network():
@@ -48,12 +49,14 @@ def build_network():
     return ClassifierNet()
 
 
+@restores_torch_state
 def train_classifier(x: np.ndarray, y: np.ndarray, *, epochs: int = 3, batch_size: int = 128, lr: float = 1e-3,
                      seed: int = 0, progress: bool = True):
     """Train the classifier on images ``x`` (N, 1, 28, 28) in [0, 1] and int labels ``y`` in [0, 10).
 
     Adam, cross-entropy, light random shifts (±2 px) as augmentation; deterministic for a
-    seed on CPU. Returns the torch module in eval mode. InputError on bad shapes/labels."""
+    seed on CPU; the caller's torch thread count and global RNG are restored afterwards.
+    Returns the torch module in eval mode. InputError on bad shapes/labels."""
     import torch
     import torch.nn.functional as F
     if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE or y.shape != (x.shape[0],):
@@ -107,7 +110,7 @@ def export_classifier(net, path: str | os.PathLike[str], metadata: dict[str, Any
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=65536)
-    example = torch.rand(2, *INPUT_SHAPE)
+    example = torch.rand(2, *INPUT_SHAPE, generator=torch.Generator().manual_seed(0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.export internals (LeafSpec deprecation)
         program = torch.onnx.export(net, (example,), dynamo=True, external_data=False, input_names=["x"],

@@ -31,6 +31,7 @@ __all__ = [
     "TimeoutError",
     "InferenceError",
     "PayloadError",
+    "DistributedError",
 ]
 
 
@@ -100,3 +101,7 @@ class InferenceError(AeserveError):
 
 class PayloadError(AeserveError, ValueError):
     """A compressed payload is corrupt, truncated, foreign, or for another model."""
+
+
+class DistributedError(AeserveError):
+    """A distributed job failed: a rank or actor died, or the cluster could not be reached."""

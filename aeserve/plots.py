@@ -23,7 +23,7 @@ from .checks import finite_array
 from .errors import InputError
 from .fileio import write_bytes_atomic
 
-__all__ = ["pca_2d", "latent_scatter"]
+__all__ = ["pca_2d", "latent_scatter", "new_figure", "save_figure"]
 
 MAX_LEGEND_CLASSES = 20
 
@@ -79,11 +79,7 @@ def latent_scatter(z: Any, labels: Any, path: str | os.PathLike[str], *, title: 
     dim = arr.shape[1]
     axes_names = ("z0", "z1") if dim == 2 else (("z0", "") if dim == 1 else ("PC1", "PC2"))
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 5.6))
-    FigureCanvasAgg(fig)
+    fig = new_figure((6.4, 5.6))
     ax = fig.add_subplot(1, 1, 1)
     size = max(2.0, min(16.0, 20000.0 / arr.shape[0]))
     if labels is None:
@@ -102,10 +98,23 @@ def latent_scatter(z: Any, labels: Any, path: str | os.PathLike[str], *, title: 
     subtitle = f"{arr.shape[0]} codes, latent dim {dim}" + (f", PCA {share:.0%} of variance" if dim > 2 else "")
     ax.set_title(f"{title}\n{subtitle}" if title else subtitle, fontsize=10)
     fig.tight_layout()
-    return _save(fig, Path(path), dpi)
+    return save_figure(fig, path, dpi)
 
 
-def _save(fig: Any, path: Path, dpi: int) -> Path:
+def new_figure(figsize: tuple[float, float]) -> Any:
+    """A matplotlib ``Figure`` on its own Agg canvas: no pyplot, no global figure registry,
+    and the process's matplotlib backend is left as it is. ``new_figure((6.4, 4.8))``."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], dpi: int = 120) -> Path:
+    """Render ``fig`` as PNG and write it atomically to ``path``; returns the Path.
+    Raises DataError when the file cannot be written."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
-    return write_bytes_atomic(path, buf.getvalue())
+    return write_bytes_atomic(Path(path), buf.getvalue())

@@ -41,6 +41,15 @@ def _client(repo, name):
 
 
 # ---- whole reports ---------------------------------------------------------------------------
+def test_progress_goes_to_the_logger_not_to_the_terminal(repo, capfd, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, "aeserve.eval"):
+        evaluate("ident", repository=repo, limit=10, baselines=False, sections="reconstruction", progress=False)
+    assert capfd.readouterr().err == ""
+    assert any("[eval] reconstruction" in r.getMessage() for r in caplog.records)
+
+
 def test_identity_model_reconstructs_perfectly_and_denoises_nothing(repo, tmp_path):
     r = evaluate("ident", repository=repo, limit=100, baselines=False, sections="reconstruction,denoising",
                  progress=False, log=lambda m: None)

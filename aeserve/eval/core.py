@@ -23,8 +23,8 @@ unknown section, DataError / InputError when the data does not fit the model.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from typing import Any, Callable, Sequence
 
@@ -34,6 +34,7 @@ from ..progress import progress_bar
 from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
 from . import report as rep
 
+_log = logging.getLogger(__name__)
 SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression")
 MAX_GENERATE = 10000
 
@@ -93,8 +94,10 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     """Evaluate ``model`` on the test split of ``data`` (default: the card's dataset).
 
     Returns the report dict (see ``aeserve.eval.report``): ``model``, ``target``, ``card``,
-    ``data``, ``sections`` (one dict per section), ``targets`` (issue-6 targets that apply,
+    ``data``, ``sections`` (one dict per section), ``targets`` (the quality targets that apply,
     with ``met``), ``anchors`` (published figures), ``seconds`` per section, ``options``.
+    Progress messages go to ``log`` (default: this module's logger at INFO, silent unless
+    logging is configured).
     """
     from .. import __version__
     from ..client import Client
@@ -103,7 +106,7 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     limit, n_generate = _positive("limit", limit), _positive("n_generate", n_generate)
     k, likelihood_n = _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
     compression_n = _positive("compression_n", compression_n, False)
-    say = log or (lambda msg: print(msg, file=sys.stderr))
+    say = log or _log.info
     started = time.perf_counter()
     with Client(url, model, repository=repository) as client:
         card = client.card
@@ -208,7 +211,7 @@ def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, limit:
     from .one_class import ONE_CLASS_DIR
 
     limit = _positive("limit", limit)
-    say = log or (lambda msg: print(msg, file=sys.stderr))
+    say = log or _log.info
     started = time.perf_counter()
     test = load_dataset(dataset, "test", limit=limit)
     section = _anomaly(dataset=test.name, x=test.x, y=test.y, url=url, train_one_class=train,

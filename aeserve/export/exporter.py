@@ -16,6 +16,7 @@ CheckpointError (``export_checkpoint``: unusable checkpoint).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from .onnx_graphs import export_card, export_graphs
 from .parity import ParityReport, check_parity
 from .triton_config import ServingSettings, build_config, config_text
 from .writer import check_repository_path, write_models
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     if not isinstance(fp16, bool):
         raise ExportError(f"fp16 must be True or False, got {fp16!r}")
 
+    log.info("export %s: building the encoder and decoder graphs (fp16=%s)", name, fp16)
     enc, dec = export_graphs(model, name, fp16=fp16)
     was_training = model.training
     model.eval()
@@ -76,6 +80,7 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
                    check_parity(dec, model.decoder, max_batch=settings.max_batch))
     finally:
         model.train(was_training)
+    log.info("export %s: parity gate passed (max abs diff %.2e)", name, max(r.max_abs_diff for r in reports))
 
     named_card = export_card(card, name, fp16)
     enc_name, dec_name = name + ENCODER_SUFFIX, name + DECODER_SUFFIX
@@ -89,6 +94,8 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
         "encoder_config": root / enc_name / CONFIG_FILENAME, "decoder_config": root / dec_name / CONFIG_FILENAME,
     }
     exporter = "torchscript" if "torchscript" in (enc.exporter, dec.exporter) else "dynamo"
+    log.info("export %s: wrote version %d of %s and %s in %s (%s exporter)", name, written_version,
+             enc_name, dec_name, root, exporter)
     return ExportResult(name, written_version, paths, exporter, reports, fp16)
 
 

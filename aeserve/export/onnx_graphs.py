@@ -33,6 +33,7 @@ BATCH_DIM = "batch"
 OPSET = 20
 MAX_IR_VERSION = 10  # Triton 24.10's ONNX Runtime (1.19) reads IR <= 10 and opset <= 21
 EXAMPLE_BATCH = 2  # not 0/1: torch.export would specialise those
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ def export_graphs(model: nn.Module, name: str, *, fp16: bool = False) -> tuple[G
     card = export_card(model.card, name, fp16)
     names = tensor_names(card)
     props = card.to_dict()
-    x = torch.rand(EXAMPLE_BATCH, *card.input_shape)
-    z = torch.randn(EXAMPLE_BATCH, card.latent_dim)
+    gen = torch.Generator().manual_seed(0)  # not the global generator: the caller's stream stays as it was
+    x = torch.rand(EXAMPLE_BATCH, *card.input_shape, generator=gen)
+    z = torch.randn(EXAMPLE_BATCH, card.latent_dim, generator=gen)
     was_training = model.training
     model.eval()
     try:
@@ -124,6 +126,7 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
         return program.model_proto, "dynamo"
     except Exception as dynamo_error:  # noqa: BLE001 - any failure -> try the fallback, then wrap
         first = f"{type(dynamo_error).__name__}: {str(dynamo_error).splitlines()[0] if str(dynamo_error) else ''}"
+    log.warning("dynamo ONNX export of the %s failed (%s); falling back to the TorchScript exporter", role, first)
     warnings.warn(f"dynamo ONNX export of the {role} failed ({first}); falling back to the TorchScript "
                   "exporter", UserWarning, stacklevel=3)
     buf = io.BytesIO()
@@ -172,13 +175,14 @@ def symbolic_batch(proto: onnx.ModelProto) -> dict[str, bool]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence torch.onnx's progress prints, warnings and registration log noise."""
+    """Silence torch.onnx's warnings and registration log noise (levels restored after;
+    stdout is left alone: ``verbose=False`` already stops the exporter's progress prints)."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
