@@ -23,6 +23,7 @@ __all__ = [
     "CardError",
     "ExportError",
     "ParityError",
+    "QuantizationError",
     "RepositoryError",
     "ModelNotFoundError",
     "ServerError",
@@ -69,6 +70,10 @@ class ExportError(AeserveError):
 
 class ParityError(ExportError):
     """ONNX Runtime and torch disagree beyond tolerance, or the batch axis is not dynamic."""
+
+
+class QuantizationError(ParityError):
+    """A quantized export lost more quality than its bound allows (the export is refused)."""
 
 
 class RepositoryError(AeserveError):

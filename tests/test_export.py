@@ -293,3 +293,17 @@ def test_export_checkpoint_checks_arguments_before_reading(tmp_path):
         export_checkpoint(tmp_path / "missing.pt", tmp_path / "repo", name="m", max_batch=0)
     with pytest.raises(RepositoryError):
         export_checkpoint(tmp_path / "missing.pt", tmp_path / "repo", name="../m")
+
+
+def test_model_left_in_another_dtype_or_training_mode_exports_from_a_cpu_copy(tmp_path):
+    """A model left as training ended (train mode, float64 here; CUDA takes the same path:
+    ``exporter.cpu_copy``) exports, and the caller's model keeps its dtype and mode."""
+    model = tiny("vae", "mlp").double().train()
+    result = export_model(model, tmp_path, "left_over", max_batch=8)
+    assert result.max_abs_diff < 1e-4
+    assert model.training and next(model.parameters()).dtype == torch.float64
+    copy_ = exporter_mod.cpu_copy(model)
+    assert copy_ is not model and not copy_.training and next(copy_.parameters()).device.type == "cpu"
+    already = tiny("ae", "mlp")
+    assert exporter_mod.cpu_copy(already) is already
+

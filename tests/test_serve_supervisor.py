@@ -52,7 +52,9 @@ def test_a_killed_server_is_restarted_on_the_same_ports_and_logged(serving_repos
         assert any(lvl == "WARNING" and f"pid {first}" in t and "SIGKILL" in t and "restarting on the same ports" in t
                    for lvl, t in texts), texts
         assert any(lvl == "INFO" and "restarted" in t for lvl, t in texts), texts
+        assert any(lvl == "INFO" and f"tritonserver ready: native mode, pid {first}" in t for lvl, t in texts), texts
     assert not server.alive() and not server.workdir.exists()
+    assert "tritonserver stopped" in caplog.records[-1].getMessage()
 
 
 def test_cli_gives_up_after_too_many_crashes(serving_repository, tmp_path, monkeypatch, capsys):

@@ -100,11 +100,7 @@ def _export_one(role: str, module: nn.Module, example: torch.Tensor, input_name:
         raise ExportError(f"the {role} graph contains random ops {sorted(set(random_ops))}; graphs must be "
                           "deterministic (sampling belongs to the client)")
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
-    del proto.metadata_props[:]
-    for k, v in sorted(props.items()):
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    proto.doc_string = f"aeserve {role} for {props.get('aeserve.name', '?')}"
+    write_card(proto, props, role)
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
         raise ExportError(f"the {role} graph references external data; expected one self-contained file")
     try:
@@ -140,6 +136,15 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
         raise ExportError(f"ONNX export of the {role} failed with both exporters: dynamo: {first}; "
                           f"torchscript: {type(e).__name__}: {e}") from None
     return onnx.load_from_string(buf.getvalue()), "torchscript"
+
+
+def write_card(proto: onnx.ModelProto, props: dict[str, str], role: str) -> None:
+    """Replace ``proto``'s ``metadata_props`` by the card ``props`` (sorted) and set its doc string."""
+    del proto.metadata_props[:]
+    for k, v in sorted(props.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.doc_string = f"aeserve {role} for {props.get('aeserve.name', '?')}"
 
 
 def find_random_ops(proto: onnx.ModelProto) -> list[str]:

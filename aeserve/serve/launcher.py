@@ -45,12 +45,12 @@ from .bundled import find_bundled
 from .derived import derive_repository
 from .options import check_args, resolve_mode, server_args
 from .serverlog import open_log, server_errors
-from .supervisor import RestartPolicy, Supervisor
+from .supervisor import RestartPolicy, Supervisor, describe_exit
 
 SHM_BYTES = 8 * 1024 * 1024  # Python-backend shared memory per stub: initial size and growth step
 _LIVE: "set[ServerHandle]" = set()  # strong references: a dropped handle is still stopped at exit
 _LIVE_LOCK = threading.Lock()
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 
 class ServerHandle:
@@ -156,7 +156,7 @@ class ServerHandle:
         try:
             proc.end_group(process.pid)
         except ServerError as e:
-            log.warning("%s", e)
+            logger.warning("%s", e)
         if self.shm_prefix:
             proc.remove_shm(self.shm_prefix)
 
@@ -175,7 +175,7 @@ class ServerHandle:
             return True
         except ServerError as e:
             if not self._stopped:
-                log.warning("restarted tritonserver did not become ready: %s", e)
+                logger.warning("restarted tritonserver did not become ready: %s", e)
                 proc.terminate(self.process, 1.0)
             return False
 
@@ -224,6 +224,7 @@ class ServerHandle:
             self._down.set()
             with _LIVE_LOCK:
                 _LIVE.discard(self)
+        logger.info("tritonserver stopped (pid %d, %s)", self.pid, describe_exit(self.process.returncode))
         return self.process.returncode
 
     def __enter__(self) -> "ServerHandle":
@@ -284,6 +285,9 @@ def serve(repo: str | os.PathLike[str] | None = None, *, http_port: int = 8000, 
         raise
     if restart is not None:
         handle.supervise(restart, ready_timeout)
+    logger.info("tritonserver ready: %s mode, pid %d, http %s, grpc %s, %d models, %s", mode, handle.pid,
+             handle.url_http, handle.url_grpc, len(handle.models),
+             "supervised" if restart is not None else "not supervised")
     return handle
 
 

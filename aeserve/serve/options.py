@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from .supervisor import RestartPolicy
 
 MODES = ("auto", "native", "bundled")
 MODEL_CONTROLS = ("none", "explicit")
+log = logging.getLogger(__name__)
 
 
 def resolve_mode(mode: str) -> str:
@@ -29,6 +31,9 @@ def resolve_mode(mode: str) -> str:
         raise ServerError("mode 'native' needs a tritonserver on PATH (the official Triton image); "
                           "none found - use mode 'bundled' (the nvidia-pytriton wheel) instead")
     if mode == "auto":
+        if native is None:
+            log.info("no tritonserver on PATH: serving with the bundled Triton of nvidia-pytriton "
+                     "(Python-backend twins of the ONNX models)")
         return "native" if native else "bundled"
     return mode
 
