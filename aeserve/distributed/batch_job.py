@@ -33,6 +33,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..errors import DistributedError, InputError
+from ..progress import progress_bar
 from ..repository import default_repository
 from ..runtime import ENV_URL
 from ..runtime.urls import is_embedded
@@ -199,7 +200,6 @@ def run_batch(ops: str | Sequence[str], input: str | os.PathLike[str], output: s
 def _run_chunks(plan: Plan, todo: list[Chunk], staging: Path, workers: int, num_cpus: float, progress: bool,
                 client_args: dict[str, Any]) -> None:
     import ray.data
-    from tqdm.auto import tqdm
 
     if not todo:
         return
@@ -209,7 +209,7 @@ def _run_chunks(plan: Plan, todo: list[Chunk], staging: Path, workers: int, num_
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.ERROR)
     total = sum(c.stop - c.start for c in todo)
-    bar = tqdm(total=total, desc=f"aeserve batch {' '.join(client_args['ops'])}", unit="img", disable=not progress)
+    bar = progress_bar(total=total, desc=f"batch {' '.join(client_args['ops'])}", unit="img", enabled=progress)
     try:
         ds = ray.data.from_items([{"chunk": c.index} for c in todo], override_num_blocks=len(todo))
         out = ds.map_batches(_ChunkJob, batch_size=1, **remote_args(min(workers, len(todo)), num_cpus),

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import ConfigError, ServerUnavailableError
 from .sources import load_chunk, plan_input
 
@@ -50,9 +51,8 @@ def check_ops(ops: Any, options: Mapping[str, Mapping[str, Any]] | None) -> tupl
 
 
 def check_workers(workers: Any) -> int:
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    return int(workers)
+    """``workers`` as an int >= 1; ConfigError otherwise."""
+    return check_int(workers, "workers", minimum=1, error=ConfigError)
 
 
 def compute(client: Any, ops: Sequence[str], x: np.ndarray, options: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:

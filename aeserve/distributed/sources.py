@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..data.formats import check_pixels
 from ..errors import ConfigError, DataError
 
@@ -181,8 +182,7 @@ def plan_input(path: str | Path, *, chunk_rows: int = 1024, column: str = "image
     Raises DataError (missing path, nothing readable, unreadable shard, shapes that differ
     across shards) and ConfigError (``chunk_rows`` < 1).
     """
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise ConfigError(f"chunk_rows must be an integer >= 1, got {chunk_rows!r}")
+    check_int(chunk_rows, "chunk_rows", minimum=1, error=ConfigError)
     root = Path(path)
     if not root.exists():
         raise DataError(f"input {root} does not exist; expected {ACCEPTED}")
