@@ -49,7 +49,7 @@ class ClassifierModel(nn.Module):
 
     In a checkpoint the head sits in the ``decoder`` slot (``decoder`` is an alias of ``head``)."""
 
-    def __init__(self, card: ModelCard, encoder: nn.Module, n_classes: int):
+    def __init__(self, card: ModelCard, encoder: nn.Module, n_classes: int) -> None:
         super().__init__()
         self.card, self.encoder = card, encoder
         self.head = nn.Linear(card.latent_dim, n_classes)
@@ -70,13 +70,13 @@ class ClassifierModel(nn.Module):
 
 
 def build_classifier_model(card: ModelCard) -> ClassifierModel:
-    """An untrained ClassifierModel for a classifier card (``task`` = classifier, ``classes``)."""
+    """An untrained ClassifierModel for a classifier card (``task`` = classifier, ``class_names``)."""
     from .models import build_model
 
-    classes = card.get_json("classes")
-    if card.get("task") != TASK or not isinstance(classes, list) or len(classes) < 2:
+    classes = card.class_names
+    if card.get("task") != TASK or classes is None or len(classes) < 2:
         raise ConfigError("not a classifier card: expected aeserve.task = classifier and a JSON list "
-                          "aeserve.classes of at least 2 class names")
+                          "aeserve.class_names of at least 2 class names")
     base = ModelCard(card.family, card.arch, card.input_shape, card.latent_dim, card.likelihood, card.dataset,
                      {"hparams": card.get("hparams", "{}")})
     return ClassifierModel(card, build_model(base).encoder, len(classes))
@@ -208,13 +208,13 @@ def finetune(ckpt: Any, labels: int, *, data: Any = None, mode: str = "finetune"
         test = load_dataset(data if data is not None else ae.card.dataset, "test")
     except SplitNotFoundError:
         test = None
-    names = class_names(train.name, n_classes)
+    names = list(train.class_names or class_names(train.name, n_classes))
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         gen = torch.Generator().manual_seed(seed)
         base = {k: v for k, v in ae.card.extra.items() if not k.startswith(_AE_ONLY)}
         card = ModelCard(ae.card.family, ae.card.arch, ae.card.input_shape, ae.card.latent_dim,
-                         ae.card.likelihood, ae.card.dataset, base).with_extra(**{"task": TASK, "classes": names, "finetune.mode": mode,
+                         ae.card.likelihood, ae.card.dataset, base).with_extra(**{"task": TASK, "class_names": names, "finetune.mode": mode,
                                      "finetune.labels": int(labels), "finetune.steps": steps,
                                      "finetune.seed": seed, "finetune.data": train.name})
         model = ClassifierModel(card, copy.deepcopy(ae.encoder), n_classes)

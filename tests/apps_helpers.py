@@ -54,7 +54,7 @@ def _identity(root: Path, name: str, shape: tuple[int, ...], extra: dict, max_ba
 def write_classifier(root: Path, name: str, max_batch: int = 16) -> None:
     """``<name>_classifier``: probs = softmax(flatten(x) @ CLASSIFIER_W), classes CLASSES."""
     card = ModelCard("vae", "mlp", (1, 28, 28), 16, "bernoulli", "synthetic", {"name": name}).with_extra(
-        task="classifier", classes=CLASSES, **{"finetune.labels": 30, "finetune.mode": "probe"})
+        task="classifier", class_names=CLASSES, **{"finetune.labels": 30, "finetune.mode": "probe"})
     g = _graph([helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("MatMul", ["f", "w"], ["l"]),
                 helper.make_node("Softmax", ["l"], ["probs"], axis=1)],
                [_tensor("x", (1, 28, 28))], [_tensor("probs", (len(CLASSES),))],

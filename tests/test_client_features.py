@@ -33,7 +33,7 @@ def test_classify_runs_the_named_classifier_and_splits_batches(client):
     assert p.shape == (40, len(CLASSES))
     assert np.allclose(p, softmax(x.reshape(40, -1).astype(np.float64) @ CLASSIFIER_W), atol=1e-5)
     card = client.classifier_card("t_ident")
-    assert card.get_json("classes") == CLASSES
+    assert card.class_names == tuple(CLASSES)
     assert client.runtime.classifiers() == ["t_ident"]
 
 

@@ -74,7 +74,7 @@ def test_probe_learns_and_finetune_changes_the_encoder(data):
     ft = finetune(data["ckpt"], 30, data=str(data["npz"]), mode="finetune", steps=20, progress=False)
     assert any(not torch.equal(v, ft.model.encoder.state_dict()[k]) for k, v in enc0.items())
     card = ft.model.card
-    assert card.get("task") == "classifier" and card.get_json("classes") == ["0", "1", "2"]
+    assert card.get("task") == "classifier" and card.class_names == ("0", "1", "2")
     assert card.get("finetune.labels") == "30" and "anomaly.threshold" not in card.extra
 
 
@@ -98,7 +98,7 @@ def test_cli_finetune_exports_a_served_classifier(data, tmp_path, capsys):
     x, y = _images(50, 2)
     with Client(repository=repo, model="t_inpaint") as c:
         probs = c.classify(x, classifier="tiny")
-        assert c.classifier_card("tiny").get_json("classes") == ["0", "1", "2"]
+        assert c.classifier_card("tiny").class_names == ("0", "1", "2")
     model = checkpoint.load(tmp_path / "c.pt")
     with torch.no_grad():
         assert np.allclose(probs, model(torch.from_numpy(x)).numpy(), atol=1e-5)

@@ -190,7 +190,7 @@ def classify_command(sources, data, split, limit, out, classifier, url, model, r
     with _client(url, model, repo, quiet) as c:
         x, y = _inputs(c, sources, data, split, limit)
         probs = c.classify(x, classifier=classifier)
-        names = [str(n) for n in c.classifier_card(classifier).get_json("classes", [])]
+        names = list(c.classifier_card(classifier).class_names or ())
         pred = probs.argmax(1)
         rows = ["index,label,class,probability"] + [
             f"{i},{p},{names[p] if p < len(names) else p},{probs[i, p]:.6f}" for i, p in enumerate(pred.tolist())]

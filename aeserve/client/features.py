@@ -34,7 +34,7 @@ class FeatureOps(ClientBase):
     @property
     def class_names(self) -> list[str]:
         """Class names of this model's classifier, index = column of ``classify``'s output."""
-        return [str(c) for c in self.classifier_card().get_json("classes", [])]
+        return list(self.classifier_card().class_names or ())
 
     def _classifier_name(self, classifier: str | None) -> str:
         if classifier is not None and not isinstance(classifier, str):

@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import latent
+from .. import latent, noise
+from ..checks import check_int
 from ..errors import InputError
 from .base import ClientBase
 
@@ -20,14 +21,13 @@ class GenerationOps(ClientBase):
         Latents are drawn per chunk, so memory is the output plus one chunk per request in
         flight. Raises InputError for n < 1, a negative/non-integer seed or a bad temperature.
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer (number of images), got {n!r}")
+        n = check_int(n, "n", minimum=1, detail=" (number of images)")
         t = _temperature(temperature)
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         dim = self.card.latent_dim
 
         def work(s: int, e: int) -> np.ndarray:
-            z = latent.standard_normal(seed, s, e - s, dim)
+            z = noise.standard_normal(seed, s, e - s, dim)
             return self._conn.runtime.decode(self.model, z * t)
 
         return self._map(int(n), work, desc="generate")[0]
