@@ -179,7 +179,7 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             model = build_classifier_model(card)
         else:
             with torch.random.fork_rng(devices=[]):  # the random init is overwritten: keep the caller's stream
-            model = build_model(card)
+                model = build_model(card)
     except AeserveError as e:
         raise CheckpointError(f"checkpoint {path} describes a model this aeserve cannot build: {e}") from None
     for part in ("encoder", "decoder"):
