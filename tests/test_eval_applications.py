@@ -47,7 +47,7 @@ def test_telea_fills_a_flat_image_exactly():
 
 
 def test_superresolution_section_against_bicubic(repo):
-    r = evaluate("t_sr", "mnist", repository=repo, subset=30, sections="superresolution", progress=False,
+    r = evaluate("t_sr", "mnist", repository=repo, limit=30, sections="superresolution", progress=False,
                  log=lambda m: None)["sections"]["superresolution"]
     assert set(r) == {"x2", "x4"} and r["x4"]["low_shape"] == [1, 7, 7]
     for row in r.values():  # identity model = nearest upsampling of the low-res input
@@ -74,7 +74,7 @@ def test_pasted_patches_and_pixel_auroc():
 
 
 def test_anomaly_map_section(repo):
-    r = evaluate("prior", "mnist", repository=repo, subset=20, sections="anomaly_map", progress=False,
+    r = evaluate("prior", "mnist", repository=repo, limit=20, sections="anomaly_map", progress=False,
                  log=lambda m: None)["sections"]["anomaly_map"]
     assert r["foreign"] == "fashion-mnist" and 0.0 <= r["mse"]["pixel_auroc"] <= 1.0 and "nll" in r
     assert r["positive_share"] == pytest.approx(100 / 784)
@@ -108,7 +108,7 @@ def test_feature_accuracy_table():
 
 
 def test_sections_skip_models_they_do_not_apply_to(repo):
-    r = evaluate("prior", "mnist", repository=repo, subset=10, sections="inpainting,superresolution",
+    r = evaluate("prior", "mnist", repository=repo, limit=10, sections="inpainting,superresolution",
                  progress=False, log=lambda m: None)["sections"]
     assert "not an inpainting model" in r["inpainting"]["skipped"]
     assert "not an upscaling model" in r["superresolution"]["skipped"]
