@@ -46,6 +46,7 @@ FORMAT_VERSION = "1"
 FAMILIES = ("ae", "dae", "sparse", "contractive", "vae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+DEFAULT_SIGMA = 0.1  # gaussian likelihood std when hparams do not record one
 
 _CORE = ("format_version", "family", "arch", "input_shape", "latent_dim", "likelihood", "dataset")
 
@@ -89,6 +90,11 @@ class ModelCard:
     @property
     def hparams(self) -> dict[str, Any]:
         return self.get_json("hparams", {})
+
+    @property
+    def sigma(self) -> float:
+        """The gaussian likelihood's std: ``hparams["sigma"]``, else ``DEFAULT_SIGMA``."""
+        return float(self.hparams.get("sigma", DEFAULT_SIGMA))
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -3,6 +3,7 @@
     z = standard_normal(seed=0, start=0, count=64, dim=16)   # (64, 16) float32 ~ N(0, I)
     z[10] == standard_normal(0, 10, 1, 16)[0]                # row i depends only on (seed, start+i)
     check_seed(7)                                            # 7; InputError outside [0, 2**64)
+    z = posterior_samples(mu, logvar, seed=0, k=16)          # (16, N, d): z = mu + exp(logvar/2) * eps
 
 The noise comes from Philox4x32-10 (Random123; checked against its known-answer vectors)
 with key = seed and counter = (block, row_lo, row_hi, 0), followed by Box-Muller. Each
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_int
 from .errors import InputError
 
-__all__ = ["philox4x32", "standard_normal", "check_seed"]
+__all__ = ["philox4x32", "standard_normal", "check_seed", "posterior_samples"]
 
 _U64 = 2**64
 _M0_INT, _M1_INT = 0xD2511F53, 0xCD9E8D57
@@ -63,9 +65,7 @@ def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> n
 
 
 def _check_uint64(name: str, value: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
+    value = check_int(value, name)
     if not 0 <= value < _U64:
         raise InputError(f"{name} must be in [0, 2**64), got {value}")
     return value
@@ -141,3 +141,28 @@ def _philox_python(seed: int, start: int, count: int, blocks: int) -> list[list[
 def check_seed(seed: int) -> int:
     """``seed`` as an int in [0, 2**64), else InputError (what ``standard_normal`` accepts)."""
     return _check_uint64("seed", seed)
+
+
+def posterior_samples(mu: np.ndarray, logvar: np.ndarray, seed: int, k: int, *, start: int = 0,
+                      samples: range | None = None) -> np.ndarray:
+    """``k`` draws per item from a VAE posterior N(mu, exp(logvar)): ``(k, N, d)`` float32.
+
+    ``z[j, i] = mu[i] + exp(logvar[i] / 2) * eps`` with ``eps`` row ``(start + i) * k + j``
+    of the seeded N(0, I) matrix, so draw ``j`` of item ``start + i`` depends only on
+    ``(seed, start + i, j)``: not on N, chunking or which other draws are made.
+    ``samples`` (a sub-range of ``range(k)``) returns only those draws, ``(len(samples), N, d)``.
+    With k = 1 this is the single draw ``Client.encode(x, posterior="sample")`` makes.
+    In: mu, logvar float ``(N, d)``. Raises InputError on a bad seed/k/range.
+    """
+    k = check_int(k, "k", minimum=1, detail=" (posterior samples per item)")
+    mu = np.asarray(mu, dtype=np.float32)
+    scale = np.exp(np.float32(0.5) * np.asarray(logvar, dtype=np.float32))
+    n, d = mu.shape
+    j0, j1 = (0, k) if samples is None else (samples.start, samples.stop)
+    if samples is not None and (samples.step != 1 or not 0 <= j0 < j1 <= k):
+        raise InputError(f"samples must be a non-empty contiguous sub-range of range({k}), got {samples!r}")
+    if (j0, j1) == (0, k):
+        eps = standard_normal(seed, start * k, n * k, d).reshape(n, k, d).transpose(1, 0, 2)
+    else:
+        eps = np.stack([standard_normal(seed, (start + i) * k + j0, j1 - j0, d) for i in range(n)], 1)
+    return mu[None] + scale[None] * eps

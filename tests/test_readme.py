@@ -60,8 +60,8 @@ def block(section: str, prefix: str) -> str:
 
 RUN = {
     ("Python API", "import aeserve"),
-    ("Command line", "aeserve models"),
-    ("Command line", "aeserve train"),
+    ("Command line", "source .venv/bin/activate                             # puts aeserve on PATH"),
+    ("Command line", "source .venv/bin/activate\naeserve train"),
     ("Quick start", "# 1. install the client"),
     ("Serving", "curl -s localhost:8000/v2/models/mnist_vae_decoder/infer"),
     ("Serving", "import numpy as np, tritonclient"),
@@ -101,6 +101,7 @@ def _scratch(tmp_path: Path) -> Path:
     work.mkdir()
     (work / "examples").symlink_to(ROOT / "examples")
     (work / "model_repository").symlink_to(ROOT / "model_repository")
+    (work / ".venv").symlink_to(Path(sys.prefix))  # the environment running these tests
     return work
 
 
@@ -123,7 +124,7 @@ def test_python_api_block_runs_as_pasted_with_the_cpu_install(tmp_path):
 
 def test_client_command_lines_run_as_pasted_with_the_cpu_install(tmp_path):
     work = _scratch(tmp_path)
-    _bash(block("Command line", "aeserve models"), work, _cpu_only_env(tmp_path), timeout=600)
+    _bash(block("Command line", "source .venv/bin/activate                             # puts"), work, _cpu_only_env(tmp_path), timeout=600)
     for name in ("grid.png", "strip.png", "clean.png", "digits.aez", "digits.png", "scores.csv"):
         assert (work / name).stat().st_size > 0, name
     rows = (work / "scores.csv").read_text().splitlines()[1:]
@@ -135,7 +136,7 @@ def test_training_command_lines_run_as_pasted(tmp_path):
     work = _scratch(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AESERVE_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    _bash(block("Command line", "aeserve train"), work, env, timeout=1800)
+    _bash(block("Command line", "source .venv/bin/activate\naeserve train"), work, env, timeout=1800)
     assert (work / "my_models" / "my_vae_encoder" / "1" / "model.onnx").is_file()
     assert (work / "mine.png").is_file() and (work / "latent.png").is_file()
 

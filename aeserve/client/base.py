@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .. import noise
-from ..batching import Batcher, Progress, check_max_in_flight, chunks, tqdm_progress
+from ..batching import Batcher, Progress, check_max_in_flight, chunks
 from ..card import ModelCard
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..images import as_batch, as_latents
 from ..ort_session import thread_layout
+from ..progress import client_progress
 from ..runtime import ModelInfo, Runtime, connect
 from ..runtime.embedded import EmbeddedRuntime
 
@@ -184,7 +185,7 @@ class ClientBase:
         if callable(self._progress):
             return self._progress, None
         if self._progress and n_chunks >= _PROGRESS_MIN_CHUNKS:
-            return tqdm_progress(desc or "aeserve", n)
+            return client_progress(desc or "aeserve", n)
         return None, None
 
     def _images(self, x: Any, what: str = "images") -> np.ndarray:
@@ -203,8 +204,7 @@ class ClientBase:
             return out["z"]
         if posterior == "mean":
             return out["mu"]
-        eps = noise.standard_normal(seed, start, xb.shape[0], self.card.latent_dim)
-        return out["mu"] + np.exp(0.5 * out["logvar"]) * eps
+        return noise.posterior_samples(out["mu"], out["logvar"], seed, 1, start=start)[0]
 
     def _decode_all(self, z: np.ndarray) -> np.ndarray:
         """Decode latents in max_batch_size pieces in the calling thread."""

@@ -223,7 +223,9 @@ def launch(train_kwargs: dict[str, Any], *, nproc_per_node: int, nnodes: int = 1
                           rdzv_backend=backend, rdzv_endpoint=endpoint, rdzv_configs=configs, max_restarts=0,
                           monitor_interval=0.1, start_method="spawn",
                           local_addr="127.0.0.1" if nnodes == 1 else None)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # like torchrun: ranks split the cores, torch_threads() adds more
+    omp_unset = "OMP_NUM_THREADS" not in os.environ
+    if omp_unset:  # for the spawned ranks only, like torchrun: ranks split the cores, torch_threads() adds more
+        os.environ["OMP_NUM_THREADS"] = "1"
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
@@ -233,6 +235,8 @@ def launch(train_kwargs: dict[str, Any], *, nproc_per_node: int, nnodes: int = 1
         raise _failure(e) from None
     finally:
         quiet.setLevel(level)
+        if omp_unset:  # the caller's environment as it was
+            os.environ.pop("OMP_NUM_THREADS", None)
     first = outputs.get(0) if node_rank == 0 else None
     if not first:
         return DistributedResult(card=None, world_size=nnodes * nproc)
