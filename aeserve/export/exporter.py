@@ -8,7 +8,9 @@
 Writes ``<name>_encoder`` and ``<name>_decoder`` (``config.pbtxt`` + ``<version>/model.onnx``
 each) as the next version. Order: validate every argument and the repository path,
 export both graphs, run the parity gate on both, and only then write (atomically).
-So any error leaves the repository untouched. Raises RepositoryError (bad name, repository
+So any error leaves the repository untouched. Both cards carry the same
+``aeserve.export_id`` (a hash of the two graphs) and each config serves exactly the
+version written with it. Raises RepositoryError (bad name, repository
 path is a file, version taken), ConfigError (bad batching/placement values),
 ExportError (export/onnx.checker/ORT failure), ParityError (gate failed),
 CheckpointError (``export_checkpoint``: unusable checkpoint).
@@ -23,10 +25,10 @@ from typing import Sequence
 
 from ..errors import ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
-from .onnx_graphs import export_card, export_graphs
+from .onnx_graphs import export_card, export_graphs, pair_id, set_card
 from .parity import ParityReport, check_parity
 from .triton_config import ServingSettings, build_config, config_text
-from .writer import check_repository_path, write_models
+from .writer import check_repository_path, reserve_version, write_models
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,14 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     finally:
         model.train(was_training)
 
-    named_card = export_card(card, name, fp16)
+    named_card = export_card(card, name, fp16).with_extra(export_id=pair_id(enc, dec))
+    for graph in (enc, dec):
+        set_card(graph.proto, named_card.to_dict())
     enc_name, dec_name = name + ENCODER_SUFFIX, name + DECODER_SUFFIX
+    version = reserve_version(root, [enc_name, dec_name], version)
     files = {
-        enc_name: (config_text(build_config(enc_name, enc, settings, named_card)), enc.serialize()),
-        dec_name: (config_text(build_config(dec_name, dec, settings, named_card)), dec.serialize()),
+        enc_name: (config_text(build_config(enc_name, enc, settings, named_card, version)), enc.serialize()),
+        dec_name: (config_text(build_config(dec_name, dec, settings, named_card, version)), dec.serialize()),
     }
     written_version, onnx_paths = write_models(root, files, version=version)
     paths = {

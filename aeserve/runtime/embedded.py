@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InferenceError, RepositoryError
-from ..repository import Repository, RepositoryModel
-from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
-                   encoder_outputs)
+from ..repository import Repository, RepositoryModel, config_params
+from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_pair,
+                   check_request, encoder_outputs)
 
 
 def _ort() -> Any:
@@ -61,6 +61,7 @@ class EmbeddedRuntime(Runtime):
         info = self._infos.get(name)
         if info is None:
             m = self._model(name)
+            check_pair(name, config_params(m.encoder_config), config_params(m.decoder_config), self.target)
             if m.max_batch_size < 1:
                 raise RepositoryError(f"model {name!r} in {self.repository.root} has max_batch_size "
                                       f"{m.max_batch_size}; expected >= 1 (batched models only)")
@@ -81,7 +82,11 @@ class EmbeddedRuntime(Runtime):
             if sess is None:
                 m = self._model(name)
                 path = m.encoder_path() if part == "encoder" else m.decoder_path()
-                sess = self._sessions[key] = self._create(path)
+                sess = self._create(path)
+                config = m.encoder_config if part == "encoder" else m.decoder_config
+                check_pair(name, config_params(config), sess.get_modelmeta().custom_metadata_map,
+                           self.target, parts=(f"{part} config.pbtxt", f"{part} graph {path}"))
+                self._sessions[key] = sess
         return sess
 
     def _create(self, path: os.PathLike[str]) -> Any:
