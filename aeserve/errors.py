@@ -23,6 +23,7 @@ __all__ = [
     "CardError",
     "ExportError",
     "ParityError",
+    "QuantizationError",
     "RepositoryError",
     "MismatchedPairError",
     "ModelNotFoundError",
@@ -33,6 +34,7 @@ __all__ = [
     "InferenceError",
     "ClientClosedError",
     "PayloadError",
+    "DistributedError",
 ]
 
 
@@ -70,6 +72,10 @@ class ExportError(AeserveError):
 
 class ParityError(ExportError):
     """ONNX Runtime and torch disagree beyond tolerance, or the batch axis is not dynamic."""
+
+
+class QuantizationError(ParityError):
+    """A quantized export lost more quality than its bound allows (the export is refused)."""
 
 
 class RepositoryError(AeserveError):
@@ -111,3 +117,7 @@ class ClientClosedError(AeserveError):
 
 class PayloadError(AeserveError, ValueError):
     """A compressed payload is corrupt, truncated, foreign, or for another model."""
+
+
+class DistributedError(AeserveError):
+    """A distributed job failed: a rank or actor died, or the cluster could not be reached."""

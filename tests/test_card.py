@@ -28,3 +28,15 @@ def test_with_extra_sets_and_removes_keys():
     card = ModelCard("ae", "mlp", (4,), 2, "bernoulli", "t").with_extra(metrics__test_mse=np.float32(0.5))
     assert card.metrics == {"test_mse": 0.5}
     assert card.with_extra(**{"metrics.test_mse": None}).metrics == {}
+
+
+def test_class_names_round_trip_and_checks():
+    card = ModelCard("ae", "mlp", (4,), 2, "bernoulli", "pets")
+    assert card.class_names is None
+    named = card.with_extra(class_names=["cat", "dog"])
+    assert named.to_dict()["aeserve.class_names"] == '["cat","dog"]'
+    assert ModelCard.from_dict(named.to_dict()).class_names == ("cat", "dog")
+    with pytest.raises(CardError, match="class_names must be a JSON list of strings"):
+        card.with_extra(class_names='{"a": 1}').class_names
+    with pytest.raises(CardError, match="class_names must be a JSON list of strings"):
+        card.with_extra(class_names=[1, 2]).class_names

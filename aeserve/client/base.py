@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .. import latent
+from .. import noise
 from ..batching import Batcher, Progress, check_max_in_flight, chunks, tqdm_progress
 from ..card import ModelCard
 from ..errors import ConfigError, InputError, ModelNotFoundError
@@ -181,7 +181,7 @@ class ClientBase:
             return out["z"]
         if posterior == "mean":
             return out["mu"]
-        eps = latent.standard_normal(seed, start, xb.shape[0], self.card.latent_dim)
+        eps = noise.standard_normal(seed, start, xb.shape[0], self.card.latent_dim)
         return out["mu"] + np.exp(0.5 * out["logvar"]) * eps
 
     def _decode_all(self, z: np.ndarray) -> np.ndarray:
@@ -195,7 +195,7 @@ class ClientBase:
         if posterior == "sample" and not self.card.is_vae:
             raise ConfigError(f"posterior='sample' needs a VAE; model {self.model!r} is family "
                               f"{self.card.family!r} (deterministic encoder): use posterior='mean'")
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         return posterior
 
     # ---- encode / decode ---------------------------------------------------------------

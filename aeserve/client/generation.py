@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import latent
+from .. import latent, noise
 from ..errors import InputError
 from .base import ClientBase
 
@@ -23,11 +23,11 @@ class GenerationOps(ClientBase):
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
             raise InputError(f"n must be a positive integer (number of images), got {n!r}")
         t = _temperature(temperature)
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         dim = self.card.latent_dim
 
         def work(s: int, e: int) -> np.ndarray:
-            z = latent.standard_normal(seed, s, e - s, dim)
+            z = noise.standard_normal(seed, s, e - s, dim)
             return self._conn.runtime.decode(self.model, z * t)
 
         return self._map(int(n), work, desc="generate")[0]

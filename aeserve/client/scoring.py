@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import latent
+from .. import noise
 from ..errors import CardError, ConfigError, InputError
 from .base import ClientBase
 
@@ -39,7 +39,7 @@ class ScoringOps(ClientBase):
                               "use method='mse'")
         if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
             raise InputError(f"k (posterior samples per image) must be a positive integer, got {k!r}")
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
         sigma = float(self.card.hparams.get("sigma", 0.1))
 
@@ -47,7 +47,7 @@ class ScoringOps(ClientBase):
             xb, m = x[s:e], e - s
             out = self._conn.runtime.encode(self.model, xb)
             mu, logvar = out["mu"], out["logvar"]
-            eps = latent.standard_normal(seed, s * k, m * k, dim).reshape(m, k, dim).transpose(1, 0, 2)
+            eps = noise.standard_normal(seed, s * k, m * k, dim).reshape(m, k, dim).transpose(1, 0, 2)
             z = (mu[None] + np.exp(0.5 * logvar)[None] * eps).reshape(k * m, dim)
             x_hats = self._decode_all(z).reshape(k, m, *shape)
             return anomaly.neg_elbo(xb, x_hats, mu, logvar, self.card.likelihood, sigma=sigma)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import latent, metrics
+from .. import metrics, noise
 from ..errors import InputError
 
 #: decoder rows per request wave; bounds memory to ~this many images of log-likelihood work
@@ -58,7 +58,7 @@ def log_weights(client: Any, x: np.ndarray, k: int, *, seed: int = 0, start: int
             j1 = min(k, j0 + sub)
             kk = j1 - j0
             # image i (global start+i), sample j -> counter (start+i)*k + j
-            eps = np.stack([latent.standard_normal(seed, (start + i) * k + j0, kk, d) for i in range(i0, i1)], 1)
+            eps = np.stack([noise.standard_normal(seed, (start + i) * k + j0, kk, d) for i in range(i0, i1)], 1)
             z = (mu[None, i0:i1] + np.exp(0.5 * logvar[None, i0:i1]) * eps).astype(np.float32)  # (kk, m, d)
             x_hats = client.decode(z.reshape(kk * m, d)).reshape(kk, m, *x.shape[1:])
             out[j0:j1, i0:i1] = metrics.vae_log_weights(x[i0:i1], x_hats, z, mu[i0:i1], logvar[i0:i1],

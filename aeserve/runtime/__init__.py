@@ -11,12 +11,14 @@ imports its library when created.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from .base import ModelInfo, Runtime
 from .urls import Endpoint, embedded_path, is_embedded, parse_url
 
 ENV_URL = "AESERVE_URL"
+log = logging.getLogger(__name__)
 
 
 def connect(url: str | None = None, repository: str | os.PathLike[str] | None = None, *,
@@ -32,16 +34,21 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
     Raises InputError/ConfigError for a malformed URL, RepositoryError for a missing
     repository, ServerUnavailableError for an unreachable or unready server.
     """
+    origin = "argument"
     if url is None and repository is None:
         url = os.environ.get(ENV_URL) or None
+        origin = f"${ENV_URL}" if url else "default"
     if is_embedded(url):
         from .embedded import EmbeddedRuntime
 
         path = embedded_path(url) if url else None
-        return EmbeddedRuntime(path if path is not None else repository)
-    from .triton import TritonRuntime
+        rt: Runtime = EmbeddedRuntime(path if path is not None else repository)
+    else:
+        from .triton import TritonRuntime
 
-    return TritonRuntime(url, timeout=timeout, connect_timeout=connect_timeout)  # type: ignore[arg-type]
+        rt = TritonRuntime(url, timeout=timeout, connect_timeout=connect_timeout)  # type: ignore[arg-type]
+    log.info("runtime: %s (chosen by %s)", rt.target, origin)
+    return rt
 
 
 __all__ = ["Endpoint", "ModelInfo", "Runtime", "connect", "parse_url", "ENV_URL"]
