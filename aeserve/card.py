@@ -50,6 +50,7 @@ FAMILIES = ("ae", "dae", "sparse", "contractive", "vae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
 EXPORT_ID = "export_id"   # key (without PREFIX) of the id shared by the two graphs of one export
+DEFAULT_SIGMA = 0.1  # gaussian likelihood std when hparams do not record one
 
 _CORE = ("format_version", "family", "arch", "input_shape", "latent_dim", "likelihood", "dataset")
 
@@ -98,6 +99,11 @@ class ModelCard:
     @property
     def hparams(self) -> dict[str, Any]:
         return self.get_json("hparams", {})
+
+    @property
+    def sigma(self) -> float:
+        """The gaussian likelihood's std: ``hparams["sigma"]``, else ``DEFAULT_SIGMA``."""
+        return float(self.hparams.get("sigma", DEFAULT_SIGMA))
 
     @property
     def metrics(self) -> dict[str, float]:

@@ -6,7 +6,7 @@ wrong and what was expected::
     try:
         client.generate(n=0)
     except aeserve.InputError as e:
-        print(e)   # "n must be a positive integer, got 0"
+        print(e)   # "n must be an integer >= 1 (number of images), got 0"
 
 ``AeserveError`` is the root; catch it to catch everything aeserve raises on purpose.
 """

@@ -35,9 +35,11 @@ import torch
 from . import checkpoint
 from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
+from .checks import check_int
 from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
+from .progress import progress_bar
 from .torch_state import restores_torch_state
 
 COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
@@ -75,12 +77,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size: int, lr: float,
              seed: int, limit: int | None, classes: Sequence[int] | None, val_fraction: float,
              likelihood: str, hparams: dict[str, Any] | None, device: str,
@@ -92,12 +88,12 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         raise ConfigError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
-    _check_int("latent size", latent_dim, 1)
-    _check_int("epochs", epochs, 1)
-    _check_int("batch size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int(latent_dim, "latent size", minimum=1, error=ConfigError)
+    check_int(epochs, "epochs", minimum=1, error=ConfigError)
+    check_int(batch_size, "batch size", minimum=1, error=ConfigError)
+    check_int(seed, "seed", minimum=0, error=ConfigError)
     if limit is not None:
-        _check_int("limit", limit, 1)
+        check_int(limit, "limit", minimum=1, error=ConfigError)
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
     if lr_schedule not in LR_SCHEDULES:
@@ -111,7 +107,7 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         if not classes:
             raise ConfigError("class filter is empty; give at least one label, e.g. classes=[0]")
         for c in classes:
-            _check_int("class label", c, 0)
+            check_int(c, "class label", minimum=0, error=ConfigError)
     if hparams is not None and not isinstance(hparams, dict):
         raise ConfigError(f"hparams must be a dict, got {type(hparams).__name__}")
     accepted = accepted_hparams(family, arch)
@@ -171,10 +167,7 @@ def torch_threads() -> int:
 def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True, leave=True,
-                mininterval=0.5 if sys.stderr.isatty() else 5.0)
+    return progress_bar(total=total, desc=desc, unit="batch", leave=True)
 
 
 class Ranks:

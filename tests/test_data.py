@@ -395,8 +395,21 @@ def test_png_errors(tmp_path: Path) -> None:
         load_dataset(tmp_path / "empty")
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "x.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(DataError, match="cannot read .*x.png as PNG"):
+    with pytest.raises(DataError, match="cannot read image .*x.png"):
         load_dataset(tmp_path / "corrupt")
+
+
+def test_16bit_png_loads_scaled_like_load_images(tmp_path: Path) -> None:
+    from aeserve.images import load_images
+
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    values = np.array([[0, 257], [40000, 65535]], np.uint16)
+    Image.fromarray(values).save(folder / "a.png")
+    ds = load_dataset(folder)
+    assert ds.input_shape == (1, 2, 2)
+    np.testing.assert_allclose(ds.x[0, 0], values / 65535.0, rtol=1e-6)       # not refused, not saturated
+    np.testing.assert_array_equal(ds.x, load_images([folder / "a.png"]))       # one reader, one rule
 
 
 # ---------------------------------------------------------------- limit, classes, arguments
