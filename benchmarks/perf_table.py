@@ -10,7 +10,7 @@ printed with them). Rows:
 1. ``client/bare generate(n)``: ``aeserve.Client(...).generate(n)`` (embedded, default
    options) over what a user would write by hand: ``numpy`` normal draws plus one
    ``onnxruntime.InferenceSession(path)`` with ORT's default options run on the whole
-   batch. n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
+   batch (in slices of 4096 rows past that: one call at n = 65536 holds several GB). n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
    (``Client.encode`` / ``Client.decode``) in FLOP/s (FLOPs counted from the graph's
    Gemm/MatMul/Conv/ConvTranspose nodes) over the numpy float32 matmul peak measured next to it.
@@ -42,6 +42,7 @@ import aeserve
 from aeserve.data import load_dataset
 from aeserve.repository import Repository, default_repository
 
+BARE_SLICE = 4096   # the bare session runs large n in slices this big: whole-batch activations need GBs
 TARGETS = {"client_bare_1": 0.85, "client_bare_16": 0.95, "client_bare_big": 0.95, "graph_share": 0.60,
            "triton_embedded": 0.7, "concurrency": 3.0}
 
@@ -97,7 +98,8 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
     rng = np.random.default_rng(0)
 
     def bare(n: int):
-        return bare_sess.run(None, {"z": rng.standard_normal((n, dim), dtype=np.float32)})
+        z = rng.standard_normal((n, dim), dtype=np.float32)
+        return [bare_sess.run(None, {"z": z[i:i + BARE_SLICE]}) for i in range(0, n, BARE_SLICE)]
 
     out = {}
     with aeserve.Client(repository=repo, model=model) as c:
