@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from .data import DATASETS
-from .errors import ConfigError, InputError, InferenceError
+from .errors import ConfigError, InferenceError
+from .images import as_batch
 from .ort_session import cpu_session
 
 INPUT_SHAPE = (1, 28, 28)
@@ -107,16 +108,7 @@ class Classifier:
         return self.metadata.get("dataset")
 
     def predict(self, x: Any, *, batch_size: int = 1024) -> Prediction:
-        arr = np.asarray(x)
-        if arr.ndim == 3:
-            arr = arr[:, None]
-        if arr.ndim != 4 or arr.shape[1:] != INPUT_SHAPE or arr.shape[0] == 0:
-            raise InputError(f"classifier input must be (N, 1, 28, 28) or (N, 28, 28) with N >= 1, got {np.shape(x)}")
-        if arr.dtype == np.uint8:
-            arr = arr.astype(np.float32) / 255.0
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
-        if not np.all(np.isfinite(arr)) or arr.min() < 0.0 or arr.max() > 1.0:
-            raise InputError("classifier input must be finite values in [0, 1]")
+        arr = as_batch(x, INPUT_SHAPE, what="classifier input")
         logits, feats = [], []
         for i in range(0, arr.shape[0], batch_size):
             try:

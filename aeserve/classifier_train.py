@@ -23,6 +23,7 @@ from .classifier import (CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_C
                          classifier_dataset, classifier_filename)
 from .errors import InferenceError, InputError
 from .fileio import write_bytes_atomic
+from .progress import progress_bar
 from .torch_state import restores_torch_state
 
 
@@ -58,8 +59,6 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, epochs: int = 3, batch_siz
     Returns the torch module in eval mode. InputError on bad shapes/labels."""
     import torch
     import torch.nn.functional as F
-    from tqdm import tqdm
-
     if x.ndim != 4 or x.shape[1:] != INPUT_SHAPE or y.shape != (x.shape[0],):
         raise InputError(f"expected x (N, 1, 28, 28) and y (N,), got {x.shape} and {y.shape}")
     if y.min() < 0 or y.max() >= N_CLASSES:
@@ -78,8 +77,8 @@ def train_classifier(x: np.ndarray, y: np.ndarray, *, epochs: int = 3, batch_siz
     for epoch in range(epochs):
         net.train()
         order = torch.randperm(len(xt), generator=gen)
-        bar = tqdm(range(0, len(xt), batch_size), desc=f"classifier epoch {epoch + 1}/{epochs}",
-                   disable=not progress, leave=False)
+        bar = progress_bar(range(0, len(xt), batch_size), desc=f"classifier epoch {epoch + 1}/{epochs}",
+                           unit="batch", enabled=progress)
         for i in bar:
             idx = order[i:i + batch_size]
             xb = xt[idx]

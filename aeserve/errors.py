@@ -6,7 +6,7 @@ wrong and what was expected::
     try:
         client.generate(n=0)
     except aeserve.InputError as e:
-        print(e)   # "n must be a positive integer, got 0"
+        print(e)   # "n must be an integer >= 1 (number of images), got 0"
 
 ``AeserveError`` is the root; catch it to catch everything aeserve raises on purpose.
 """
@@ -23,13 +23,16 @@ __all__ = [
     "CardError",
     "ExportError",
     "ParityError",
+    "QuantizationError",
     "RepositoryError",
+    "MismatchedPairError",
     "ModelNotFoundError",
     "ServerError",
     "ServerUnavailableError",
     "ModelNotReadyError",
     "TimeoutError",
     "InferenceError",
+    "ClientClosedError",
     "PayloadError",
     "DistributedError",
 ]
@@ -71,8 +74,17 @@ class ParityError(ExportError):
     """ONNX Runtime and torch disagree beyond tolerance, or the batch axis is not dynamic."""
 
 
+class QuantizationError(ParityError):
+    """A quantized export lost more quality than its bound allows (the export is refused)."""
+
+
 class RepositoryError(AeserveError):
     """A model repository is missing, not a directory, or malformed."""
+
+
+class MismatchedPairError(RepositoryError):
+    """A model's encoder and decoder come from different exports (their export ids differ);
+    they are never served together."""
 
 
 class ModelNotFoundError(AeserveError, LookupError):
@@ -97,6 +109,10 @@ class TimeoutError(ServerError):  # noqa: A001 - deliberately aeserve.TimeoutErr
 
 class InferenceError(AeserveError):
     """The runtime failed to run a model on valid input."""
+
+
+class ClientClosedError(AeserveError):
+    """The Client (or its connection) was closed; open a new one."""
 
 
 class PayloadError(AeserveError, ValueError):

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import check_int, finite_array
 from .errors import ConfigError, InputError
 
 __all__ = ["lerp", "slerp", "path", "traverse", "check_steps", "check_method", "METHODS"]
@@ -23,28 +24,18 @@ _SLERP_EPS = 1e-6  # |sin(omega)| below this: (anti)parallel, fall back to lerp
 
 
 def _vector(name: str, v, dim: int | None = None) -> np.ndarray:
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric latent vector, got {type(v).__name__}") from None
+    a = finite_array(v, name)
     if a.ndim != 1 or a.size == 0:
         raise InputError(f"{name} must be a 1-d latent vector (dim,), got shape {a.shape}")
     if dim is not None and a.shape[0] != dim:
         raise InputError(f"{name} has latent dim {a.shape[0]}, expected {dim}")
-    if not np.all(np.isfinite(a)):
-        raise InputError(f"{name} contains NaN or Inf; expected finite values")
     return a
 
 
 def _weights(t) -> np.ndarray:
-    try:
-        tt = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"t must be numbers, got {type(t).__name__}") from None
+    tt = finite_array(t, "t")
     if tt.ndim > 1:
         raise InputError(f"t must be a scalar or 1-d array, got shape {tt.shape}")
-    if not np.all(np.isfinite(tt)):
-        raise InputError("t contains NaN or Inf; expected finite values")
     return tt.reshape(-1)
 
 
@@ -97,9 +88,7 @@ _INTERP = {"slerp": slerp, "lerp": lerp}
 
 def check_steps(steps) -> int:
     """``steps`` as an int >= 2, else InputError."""
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise InputError(f"steps must be an integer >= 2 (points per segment, ends included), got {steps!r}")
-    return int(steps)
+    return check_int(steps, "steps", minimum=2, detail=" (points per segment, ends included)")
 
 
 def check_method(method: str) -> str:
@@ -121,10 +110,7 @@ def path(points, steps: int, method: str = "slerp") -> np.ndarray:
     """
     steps = check_steps(steps)
     interp = _INTERP[check_method(method)]
-    try:
-        pts = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"points must be a numeric (P, dim) array, got {type(points).__name__}") from None
+    pts = finite_array(points, "points")
     if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] < 1:
         raise InputError(f"points must have shape (P >= 2, dim), got {pts.shape}")
     t = np.linspace(0.0, 1.0, steps)
@@ -141,8 +127,7 @@ def traverse(z, dim_index: int, values: Sequence[float] | np.ndarray) -> np.ndar
     """
     z = _vector("z", z)
     dim = z.shape[0]
-    if isinstance(dim_index, (bool, np.bool_)) or not isinstance(dim_index, (int, np.integer)):
-        raise InputError(f"dim_index must be an integer, got {type(dim_index).__name__}")
+    dim_index = check_int(dim_index, "dim_index")
     if not -dim <= dim_index < dim:
         raise InputError(f"dim_index {dim_index} is out of range for latent dim {dim}; expected 0..{dim - 1}")
     vals = _weights(values)

@@ -3,11 +3,14 @@
     z = standard_normal(seed=0, start=0, count=64, dim=16)   # (64, 16) float32 ~ N(0, I)
     z[10] == standard_normal(0, 10, 1, 16)[0]                # row i depends only on (seed, start+i)
     check_seed(7)                                            # 7; InputError outside [0, 2**64)
+    z = posterior_samples(mu, logvar, seed=0, k=16)          # (16, N, d): z = mu + exp(logvar/2) * eps
 
 The noise comes from Philox4x32-10 (Random123; checked against its known-answer vectors)
 with key = seed and counter = (block, row_lo, row_hi, 0), followed by Box-Muller. Each
 Philox block gives 4 normals, so column ``j`` of a row depends only on ``(seed, row,
 j // 4)``: the same seed gives the same row whatever ``count``, chunking or ``dim`` prefix.
+Small draws (a few blocks: one row of a small latent) compute the Philox words with
+Python integers, larger ones with uint64 arrays; both give the same words, bit for bit.
 The Philox words are exact on every platform; Box-Muller runs in float32 (log/cos/sin),
 so values may differ in the last bit between CPUs with different SIMD math, never more.
 """
@@ -16,16 +19,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checks import check_int
 from .errors import InputError
 
-__all__ = ["philox4x32", "standard_normal", "check_seed"]
+__all__ = ["philox4x32", "standard_normal", "check_seed", "posterior_samples"]
 
 _U64 = 2**64
-_M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_M0_INT, _M1_INT = 0xD2511F53, 0xCD9E8D57
+_M0, _M1 = np.uint64(_M0_INT), np.uint64(_M1_INT)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk
+_SMALL_BLOCKS = 12     # up to this many blocks Philox runs on Python integers: no array-call overhead
 
 
 def _philox_inplace(c0, c1, c2, c3, k0: int, k1: int, rounds: int) -> None:
@@ -59,9 +65,7 @@ def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> n
 
 
 def _check_uint64(name: str, value: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
+    value = check_int(value, name)
     if not 0 <= value < _U64:
         raise InputError(f"{name} must be in [0, 2**64), got {value}")
     return value
@@ -95,12 +99,16 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 
 
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
-    c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
-    c1 = rows & _MASK32
-    c2 = rows >> _S32
-    c3 = np.zeros_like(c0)
-    _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
+    """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
+    if count * blocks <= _SMALL_BLOCKS:
+        c0, c1, c2, c3 = np.array(_philox_python(seed, start, count, blocks), np.uint64)
+    else:
+        rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
+        c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
+        c1 = rows & _MASK32
+        c2 = rows >> _S32
+        c3 = np.zeros_like(c0)
+        _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
     # Box-Muller on word pairs (c0, c1) and (c2, c3): u1 in (0, 1], angle in [0, 2pi)
     out = np.empty((c0.shape[0], 4), np.float32)
     for i, (a, b) in enumerate(((c0, c1), (c2, c3))):
@@ -112,6 +120,49 @@ def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     return out.reshape(count, blocks * 4)
 
 
+def _philox_python(seed: int, start: int, count: int, blocks: int) -> list[list[int]]:
+    """The Philox words (rows c0, c1, c2, c3) of a few blocks, with Python integers: the
+    same arithmetic as ``_philox_inplace``, cheaper than array calls for a handful of blocks."""
+    out: list[list[int]] = [[], [], [], []]
+    for row in range(start, start + count):
+        for block in range(blocks):
+            c0, c1, c2, c3 = block, row & 0xFFFFFFFF, row >> 32, 0
+            k0, k1 = seed & 0xFFFFFFFF, seed >> 32
+            for r in range(10):
+                if r:
+                    k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+                p0, p1 = c0 * _M0_INT, c2 * _M1_INT
+                c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & 0xFFFFFFFF, (p0 >> 32) ^ c3 ^ k1, p0 & 0xFFFFFFFF
+            for i, w in enumerate((c0, c1, c2, c3)):
+                out[i].append(w)
+    return out
+
+
 def check_seed(seed: int) -> int:
     """``seed`` as an int in [0, 2**64), else InputError (what ``standard_normal`` accepts)."""
     return _check_uint64("seed", seed)
+
+
+def posterior_samples(mu: np.ndarray, logvar: np.ndarray, seed: int, k: int, *, start: int = 0,
+                      samples: range | None = None) -> np.ndarray:
+    """``k`` draws per item from a VAE posterior N(mu, exp(logvar)): ``(k, N, d)`` float32.
+
+    ``z[j, i] = mu[i] + exp(logvar[i] / 2) * eps`` with ``eps`` row ``(start + i) * k + j``
+    of the seeded N(0, I) matrix, so draw ``j`` of item ``start + i`` depends only on
+    ``(seed, start + i, j)``: not on N, chunking or which other draws are made.
+    ``samples`` (a sub-range of ``range(k)``) returns only those draws, ``(len(samples), N, d)``.
+    With k = 1 this is the single draw ``Client.encode(x, posterior="sample")`` makes.
+    In: mu, logvar float ``(N, d)``. Raises InputError on a bad seed/k/range.
+    """
+    k = check_int(k, "k", minimum=1, detail=" (posterior samples per item)")
+    mu = np.asarray(mu, dtype=np.float32)
+    scale = np.exp(np.float32(0.5) * np.asarray(logvar, dtype=np.float32))
+    n, d = mu.shape
+    j0, j1 = (0, k) if samples is None else (samples.start, samples.stop)
+    if samples is not None and (samples.step != 1 or not 0 <= j0 < j1 <= k):
+        raise InputError(f"samples must be a non-empty contiguous sub-range of range({k}), got {samples!r}")
+    if (j0, j1) == (0, k):
+        eps = standard_normal(seed, start * k, n * k, d).reshape(n, k, d).transpose(1, 0, 2)
+    else:
+        eps = np.stack([standard_normal(seed, (start + i) * k + j0, j1 - j0, d) for i in range(n)], 1)
+    return mu[None] + scale[None] * eps

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .checks import finite_array
 from .errors import InputError
 from .fileio import write_bytes_atomic
 
@@ -28,14 +29,9 @@ MAX_LEGEND_CLASSES = 20
 
 
 def _codes(z: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"latents must be a numeric (N, latent_dim) array, got {type(z).__name__}") from None
+    arr = finite_array(z, "latents")
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"latents must have shape (N >= 1, latent_dim >= 1), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError("latents contain NaN or Inf; expected finite values")
     return arr
 
 

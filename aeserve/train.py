@@ -35,9 +35,12 @@ import torch
 from . import checkpoint
 from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
+from .checks import check_int
 from .errors import AeserveError, ConfigError, SplitNotFoundError
+from .data import resolve_classes
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
+from .progress import progress_bar
 from .torch_state import restores_torch_state
 
 COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
@@ -75,12 +78,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size: int, lr: float,
              seed: int, limit: int | None, classes: Sequence[int] | None, val_fraction: float,
              likelihood: str, hparams: dict[str, Any] | None, device: str,
@@ -92,12 +89,12 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         raise ConfigError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
-    _check_int("latent size", latent_dim, 1)
-    _check_int("epochs", epochs, 1)
-    _check_int("batch size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int(latent_dim, "latent size", minimum=1, error=ConfigError)
+    check_int(epochs, "epochs", minimum=1, error=ConfigError)
+    check_int(batch_size, "batch size", minimum=1, error=ConfigError)
+    check_int(seed, "seed", minimum=0, error=ConfigError)
     if limit is not None:
-        _check_int("limit", limit, 1)
+        check_int(limit, "limit", minimum=1, error=ConfigError)
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
     if lr_schedule not in LR_SCHEDULES:
@@ -106,12 +103,12 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction!r}")
     if classes is not None:
         if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
-            raise ConfigError(f"classes must be a list of integer labels, got {classes!r}")
+            raise ConfigError(f"classes must be a list of integer labels or class names, got {classes!r}")
         classes = list(classes)
         if not classes:
             raise ConfigError("class filter is empty; give at least one label, e.g. classes=[0]")
-        for c in classes:
-            _check_int("class label", c, 0)
+        for c in (c for c in classes if not (isinstance(c, str) and c)):  # names are checked against the data
+            check_int(c, "class label", minimum=0, error=ConfigError)
     if hparams is not None and not isinstance(hparams, dict):
         raise ConfigError(f"hparams must be a dict, got {type(hparams).__name__}")
     accepted = accepted_hparams(family, arch)
@@ -171,10 +168,7 @@ def torch_threads() -> int:
 def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True, leave=True,
-                mininterval=0.5 if sys.stderr.isatty() else 5.0)
+    return progress_bar(total=total, desc=desc, unit="batch", leave=True)
 
 
 class Ranks:
@@ -278,6 +272,8 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     ranks = ranks or Ranks()
     torch.set_num_threads(ranks.threads(torch_threads()))
     train_ds, val_ds, eval_ds, eval_split = _load_data(data, limit, classes, val_fraction, seed)
+    if classes is not None:  # names -> the labels they stand for, as the card records them
+        classes = resolve_classes(classes, train_ds.class_names, train_ds.name)
     try:
         card = ModelCard(family, arch, tuple(train_ds.input_shape), int(latent_dim), likelihood, train_ds.name,
                          {"hparams": json.dumps(hparams or {})})

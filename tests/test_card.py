@@ -40,3 +40,11 @@ def test_class_names_round_trip_and_checks():
         card.with_extra(class_names='{"a": 1}').class_names
     with pytest.raises(CardError, match="class_names must be a JSON list of strings"):
         card.with_extra(class_names=[1, 2]).class_names
+
+
+def test_sigma_falls_back_to_the_default_once():
+    from aeserve.card import DEFAULT_SIGMA
+
+    card = ModelCard("vae", "mlp", (1, 28, 28), 16, "gaussian", "mnist", {})
+    assert card.sigma == DEFAULT_SIGMA == 0.1
+    assert card.with_extra(hparams={"sigma": 0.25}).sigma == 0.25

@@ -18,7 +18,7 @@ from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture
 
 import aeserve
 from aeserve import anomaly, noise
-from aeserve.errors import CardError, PayloadError
+from aeserve.errors import CardError, InputError, PayloadError
 
 
 @pytest.fixture(scope="module")
@@ -230,3 +230,14 @@ def test_acceptance_default_client_on_shipped_repository_without_torch(shipped_r
                          cwd=shipped_repository.parent)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "mnist_vae (16, 1, 28, 28) float32"
+
+
+def test_threads_knob_sets_requests_in_flight_and_ort_threads(client_repo):
+    with aeserve.Client(repository=client_repo, model="t_vae", threads=3) as c:
+        assert c._conn.batcher.max_in_flight == 3 and c.runtime._intra == 1
+        z = c.generate(40, seed=1)
+    with aeserve.Client(repository=client_repo, model="t_vae", threads=4, max_in_flight=2) as c:
+        assert c._conn.batcher.max_in_flight == 2 and c.runtime._intra == 2
+        assert np.array_equal(c.generate(40, seed=1), z)
+    with pytest.raises(InputError, match="threads must be a positive integer"):
+        aeserve.Client(repository=client_repo, threads=0)

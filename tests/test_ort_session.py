@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import onnxruntime as ort
+import pytest
 
 import eval_fixtures as fx
 from aeserve.ort_session import cpu_session, session_options
@@ -27,3 +28,14 @@ def test_cpu_session_from_a_path_or_bytes(tmp_path):
         assert sess.get_providers() == ["CPUExecutionProvider"]
         z = np.linspace(0, 1, 784, dtype=np.float32)[None]
         np.testing.assert_array_equal(sess.run(None, {"z": z})[0], z.reshape(1, 1, 28, 28))
+
+
+def test_thread_layout_one_ort_thread_per_request_in_flight():
+    from aeserve.ort_session import thread_layout, usable_cores
+
+    assert thread_layout() == (usable_cores(), 1)
+    assert thread_layout(4) == (4, 1)
+    assert thread_layout(8, 4) == (4, 2)
+    assert thread_layout(2, 4) == (4, 1)
+    with pytest.raises(ValueError):
+        thread_layout(0)

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import latent, noise
+from ..checks import check_int
 from ..errors import InputError
 from .base import ClientBase
 
@@ -20,8 +21,7 @@ class GenerationOps(ClientBase):
         Latents are drawn per chunk, so memory is the output plus one chunk per request in
         flight. Raises InputError for n < 1, a negative/non-integer seed or a bad temperature.
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer (number of images), got {n!r}")
+        n = check_int(n, "n", minimum=1, detail=" (number of images)")
         t = _temperature(temperature)
         noise.check_seed(seed)
         dim = self.card.latent_dim

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
+from ..images import read_images
 
 __all__ = [
     "Part",
@@ -294,34 +295,6 @@ def _read_csv(path: Path) -> Parts:
     return {"all": Part(as_samples(data, str(path)), y)}
 
 
-def _read_png(path: Path) -> np.ndarray:
-    """One PNG as uint8 ``(C, H, W)``: grayscale modes -> C=1, everything else -> RGB C=3."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if im.mode.startswith("I") or im.mode == "F":
-                raise DataError(f"{path}: PNG mode {im.mode} (16/32-bit) is not supported; expected 8-bit gray or RGB")
-            im = im.convert("L" if im.mode in ("1", "L", "LA") else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-        raise DataError(f"cannot read {path} as PNG: {_one_line(exc)}") from exc
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-
-
-def _stack_pngs(files: list[Path], where: Path) -> np.ndarray:
-    images = []
-    for f in files:
-        img = _read_png(f)
-        if images and img.shape != images[0].shape:
-            raise DataError(
-                f"{f}: image is (C, H, W) {img.shape}; expected {images[0].shape} like {files[0].name} "
-                f"(all images in {where} must share size and channels)"
-            )
-        images.append(img)
-    return np.stack(images)
-
-
 def _pngs(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
@@ -356,14 +329,14 @@ def read_png_folder(directory: Path) -> Parts:
             "(all PNGs at the top, or one subfolder per class)"
         )
     if loose:
-        return {"all": Part(as_samples(_stack_pngs(loose, directory), str(directory)), None)}
+        return {"all": Part(as_samples(read_images(loose), str(directory)), None)}
     if not class_dirs:
         raise DataError(f"{directory}: no PNG images or IDX files found; expected {FORMATS}")
     label_of, names = class_labels([d.name for d in class_dirs])
     ordered = sorted(class_dirs, key=lambda d: label_of[d.name])
     files = [f for d in ordered for f in class_dirs[d]]
     y = np.concatenate([np.full(len(class_dirs[d]), label_of[d.name], np.int64) for d in ordered])
-    return {"all": Part(as_samples(_stack_pngs(files, directory), str(directory)), y, names)}
+    return {"all": Part(as_samples(read_images(files), str(directory)), y, names)}
 
 
 def read_path(path: Path) -> Parts:
@@ -382,7 +355,7 @@ def read_path(path: Path) -> Parts:
     if suffix == ".csv":
         return _read_csv(path)
     if suffix == ".png":
-        return {"all": Part(as_samples(_read_png(path)[None], str(path)), None)}
+        return {"all": Part(as_samples(read_images([path]), str(path)), None)}
     if suffix in ("", ".gz") or "ubyte" in path.name.lower() or "idx" in path.name.lower():
         return {"all": _read_idx_file(path)}
     raise DataError(f"unsupported dataset file {path} (suffix {suffix!r}); expected {FORMATS}")

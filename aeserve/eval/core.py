@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
+from ..checks import check_int
+from ..progress import progress_bar
 from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
 from . import report as rep
 
@@ -79,9 +79,7 @@ def _check_sections(sections: Sequence[str] | None) -> tuple[str, ...]:
 def _positive(name: str, v: Any, allow_none: bool = True) -> int | None:
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise InputError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
+    return check_int(v, name, minimum=1)
 
 
 def evaluate(model: str | None = None, data: str | None = None, url: str | None = None, *,
@@ -182,16 +180,11 @@ def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: A
     xs = x[:likelihood_n]
     if binarized:
         xs = binarize_images(xs, seed=seed)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(xs), desc=f"IWAE k={k}", unit="img", file=sys.stderr)
+    bar = progress_bar(total=len(xs), desc=f"IWAE k={k}", unit="img", enabled=bool(progress))
     try:
-        return likelihood(client, xs, k=k, seed=seed, binarized=binarized, progress=bar.update if bar else None)
+        return likelihood(client, xs, k=k, seed=seed, binarized=binarized, progress=bar.update)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed, progress, say,

@@ -20,6 +20,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from ..card import ModelCard
+from ..checks import check_int
 from ..errors import ConfigError
 from ..repository import MODEL_FILENAME
 
@@ -45,14 +46,11 @@ class ServingSettings:
     resolved_preferred: tuple[int, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        if not _is_int(self.max_batch) or self.max_batch < 1:
-            raise ConfigError(f"max_batch must be an integer >= 1, got {self.max_batch!r}")
+        check_int(self.max_batch, "max_batch", minimum=1, error=ConfigError)
         if self.kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if not _is_int(self.instances) or self.instances < 1:
-            raise ConfigError(f"instances must be an integer >= 1, got {self.instances!r}")
-        if not _is_int(self.queue_delay_us) or self.queue_delay_us < 0:
-            raise ConfigError(f"queue_delay_us must be an integer >= 0, got {self.queue_delay_us!r}")
+        check_int(self.instances, "instances", minimum=1, error=ConfigError)
+        check_int(self.queue_delay_us, "queue_delay_us", minimum=0, error=ConfigError)
         pref = self.preferred_batch_sizes
         if pref is None or len(pref) == 0:
             resolved = default_preferred_batch_sizes(self.max_batch)
@@ -76,11 +74,16 @@ def _tensor(msg, name: str, dims: Sequence[int]) -> None:
     msg.dims.extend(int(d) for d in dims)
 
 
-def build_config(triton_name: str, graph, settings: ServingSettings, card: ModelCard) -> pb.ModelConfig:
+def build_config(triton_name: str, graph, settings: ServingSettings, card: ModelCard,
+                 version: int | None = None) -> pb.ModelConfig:
     """The ``ModelConfig`` for one graph (``graph``: an ``onnx_graphs.Graph`` or anything with
-    ``input_name``, ``input_shape``, ``output_names``, ``output_shape``)."""
+    ``input_name``, ``input_shape``, ``output_names``, ``output_shape``). ``version``: the one
+    version this config serves (``version_policy { specific }``), so that a version directory
+    is served only once its config, which carries the card, names it; None: Triton's default."""
     cfg = pb.ModelConfig(name=triton_name, backend=BACKEND, max_batch_size=settings.max_batch,
                          default_model_filename=MODEL_FILENAME)
+    if version is not None:
+        cfg.version_policy.specific.versions.append(int(version))
     _tensor(cfg.input.add(), graph.input_name, graph.input_shape)
     for out in graph.output_names:
         _tensor(cfg.output.add(), out, graph.output_shape)
