@@ -176,6 +176,16 @@ class TritonRuntime(Runtime):
         res = self._call("model config", lambda c, **kw: c.get_model_config(graph, as_json=True, **kw), model=graph)
         return res.get("config", res)
 
+    def inference_statistics(self, graph: str) -> tuple[int, int]:
+        """``(inference_count, execution_count)`` of ``graph`` (e.g. ``mnist_vae_decoder``) on the
+        server, all versions summed: their ratio is the average batch the server executed."""
+        kw = {} if self.endpoint.protocol == "http" else {"as_json": True}
+        res = self._call("inference statistics",
+                         lambda c, **k: c.get_inference_statistics(graph, **kw, **k), model=graph)
+        stats = res.get("model_stats", [])
+        return (sum(int(m.get("inference_count", 0)) for m in stats),
+                sum(int(m.get("execution_count", 0)) for m in stats))
+
     # ---- inference -------------------------------------------------------------------
     def encode(self, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
         info = self.model_info(name)
