@@ -17,7 +17,8 @@ from aeserve.repository import CONFIG_FILENAME, Repository, card_from_config, pa
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "export" / "manifest.json"
-SHIPPED = ("mnist_vae", "mnist_dae", "mnist_ae2", "fashion_vae")
+SHIPPED = ("mnist_vae", "mnist_dae", "mnist_ae2", "fashion_vae", "mnist_inpaint", "mnist_sr4")
+CLASSIFIERS = ("mnist_vae",)      # <name>_classifier models from `aeserve finetune`
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +40,21 @@ def graph_paths(repo: Repository) -> list[tuple[str, Path, pb.ModelConfig]]:
         for v in m.versions:
             out.append((m.encoder_name, m.encoder_path(v), m.encoder_config))
             out.append((m.decoder_name, m.decoder_path(v), m.decoder_config))
+    for name in repo.classifiers():
+        k = repo.classifier(name)
+        out += [(k.triton_name, k.path(v), k.config) for v in k.versions]
     return out
 
 
 def test_manifest_lists_the_shipped_models(repo):
     entries = load_manifest(MANIFEST)
-    assert sorted(e.name for e in entries) == sorted(SHIPPED)
+    assert sorted(e.name for e in entries if not e.classifier) == sorted(SHIPPED)
+    assert sorted(e.name for e in entries if e.classifier) == sorted(CLASSIFIERS) == repo.classifiers()
     assert all(e.checkpoint.is_file() for e in entries)
     assert sorted(repo.models()) == sorted(SHIPPED)
     for e in entries:
+        if e.classifier:
+            continue
         m = repo.model(e.name)
         assert m.versions == (e.version,)
         for cfg in (m.encoder_config, m.decoder_config):
@@ -58,7 +65,7 @@ def test_manifest_lists_the_shipped_models(repo):
 
 def test_every_config_parses(shipped_repository):
     configs = sorted(shipped_repository.glob(f"*/{CONFIG_FILENAME}"))
-    assert len(configs) == 2 * len(SHIPPED)
+    assert len(configs) == 2 * len(SHIPPED) + len(CLASSIFIERS)
     for path in configs:
         cfg = parse_config(path.read_text(), str(path))
         assert cfg.name == path.parent.name
@@ -93,6 +100,11 @@ def test_cards(repo):
     assert {"test_mse", "test_elbo"} <= set(vae.metrics)
     assert cards["mnist_dae"].family == "dae" and cards["mnist_ae2"].latent_dim == 2
     assert cards["fashion_vae"].family == "vae" and "fashion" in cards["fashion_vae"].dataset
+    assert cards["mnist_inpaint"].restores == "inpaint" and cards["mnist_sr4"].restores == "upscale"
+    assert cards["mnist_sr4"].get_json("restore.low_shapes") == [[1, 14, 14], [1, 7, 7]]
+    clf = repo.classifier("mnist_vae").card
+    assert clf.get("task") == "classifier" and clf.class_names == tuple(str(d) for d in range(10))
+    assert clf.get("finetune.labels") == "100" and clf.metrics["test_accuracy"] >= 0.9
     for name, card in cards.items():
         assert card.name == name
         assert any(k.startswith("test_") for k in card.metrics), name

@@ -9,7 +9,9 @@
       "name": "mnist_vae", "max_batch": 256, "kind": "gpu", "instances": 1,
       "preferred_batch_sizes": [64, 256], "queue_delay_us": 100, "version": 1}]
 
-Optional keys: ``fp16`` (false), ``warmup`` (false). ``regenerate`` exports every entry
+Optional keys: ``fp16`` (false), ``warmup`` (false), ``classifier`` (false; true for a
+checkpoint from ``aeserve finetune``, exported as ``<name>_classifier`` next to ``<name>``).
+``regenerate`` exports every entry
 into a staging directory next to ``repo``, then replaces the Triton models the manifest
 owns (``<name>_encoder``, ``<name>_decoder``) in one journaled commit (see
 ``journal``): a kill at any point is completed by the next open, and every other model
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ExportError
-from ..repository import DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX
+from ..repository import CLASSIFIER_SUFFIX, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX
 from .exporter import ExportResult, export_checkpoint
 from .journal import Step, commit, make_staging_dir, recover
 from .writer import check_repository_path
@@ -37,7 +39,7 @@ from .writer import check_repository_path
 DEFAULT_MANIFEST = "export/manifest.json"
 _REQUIRED = {"checkpoint": str, "name": str, "max_batch": int, "kind": str, "instances": int,
              "preferred_batch_sizes": list, "queue_delay_us": int, "version": int}
-_OPTIONAL = {"fp16": bool, "warmup": bool}
+_OPTIONAL = {"fp16": bool, "warmup": bool, "classifier": bool}
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class ManifestEntry:
     version: int
     fp16: bool = False
     warmup: bool = False
+    classifier: bool = False    # the checkpoint is a finetune classifier: <name>_classifier
 
     def export_options(self) -> dict:
         """Keyword arguments for ``export_model``/``export_checkpoint``."""
@@ -84,14 +87,15 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
         for key, typ in {**_REQUIRED, **_OPTIONAL}.items():
             if key in item and (not isinstance(item[key], typ) or (typ is int and isinstance(item[key], bool))):
                 raise ConfigError(f"{where}: {key} must be {typ.__name__}, got {item[key]!r}")
-        if item["name"] in names:
+        if (item["name"], item.get("classifier", False)) in names:  # <name>_classifier may sit next to <name>
             raise ConfigError(f"{where}: duplicate model name {item['name']!r}")
-        names.add(item["name"])
+        names.add((item["name"], item.get("classifier", False)))
         entries.append(ManifestEntry(
             checkpoint=(path.parent / item["checkpoint"]), name=item["name"], max_batch=item["max_batch"],
             kind=item["kind"], instances=item["instances"],
             preferred_batch_sizes=tuple(item["preferred_batch_sizes"]), queue_delay_us=item["queue_delay_us"],
-            version=item["version"], fp16=item.get("fp16", False), warmup=item.get("warmup", False)))
+            version=item["version"], fp16=item.get("fp16", False), warmup=item.get("warmup", False),
+            classifier=item.get("classifier", False)))
     return entries
 
 
@@ -115,8 +119,13 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
     ok = False
     try:
         results = [export_checkpoint(e.checkpoint, fresh, e.name, **e.export_options()) for e in entries]
+        for e, r in zip(entries, results):
+            if e.classifier != ("classifier" in r.paths):
+                raise ConfigError(f"{manifest}: entry {e.name!r} says classifier={str(e.classifier).lower()}, but "
+                                  f"{e.checkpoint} is {'a' if 'classifier' in r.paths else 'not a'} finetune classifier")
         steps: list[Step] = []
-        for triton_name in (e.name + suffix for e in entries for suffix in (ENCODER_SUFFIX, DECODER_SUFFIX)):
+        for triton_name in (e.name + suffix for e in entries
+                            for suffix in ((CLASSIFIER_SUFFIX,) if e.classifier else (ENCODER_SUFFIX, DECODER_SUFFIX))):
             if os.path.lexists(root / triton_name):
                 steps.append((root / triton_name, old / triton_name))
             steps.append((fresh / triton_name, root / triton_name))
