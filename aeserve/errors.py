@@ -31,6 +31,7 @@ __all__ = [
     "TimeoutError",
     "InferenceError",
     "PayloadError",
+    "PriorMissingError",
 ]
 
 
@@ -100,3 +101,7 @@ class InferenceError(AeserveError):
 
 class PayloadError(AeserveError, ValueError):
     """A compressed payload is corrupt, truncated, foreign, or for another model."""
+
+
+class PriorMissingError(ConfigError):
+    """The model's card has no fitted latent prior; ``aeserve fit-prior`` fits one."""

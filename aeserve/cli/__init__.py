@@ -29,6 +29,8 @@ VERBS = {
     "serve": "serve",
     "eval": "eval",
     "bench": "bench",
+    "fit-prior": "prior_verbs",
+    "shift": "prior_verbs",
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from ..errors import ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
@@ -49,11 +49,14 @@ class ExportResult:
 def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name: str | None = None, *,
                  max_batch: int = 256, kind: str = "gpu", instances: int = 1, fp16: bool = False,
                  preferred_batch_sizes: Sequence[int] | None = None, queue_delay_us: int = 100,
-                 warmup: bool = False, version: int | None = None) -> ExportResult:
+                 warmup: bool = False, version: int | None = None,
+                 card_extra: Mapping[str, str] | None = None) -> ExportResult:
     """Export ``model`` (an ``aeserve.models.Autoencoder``) as model ``name`` into ``repo``.
 
     ``name`` defaults to the card's ``name``, else ``<dataset>_<family>``. ``version``
     defaults to the next free one; an explicit version that exists is refused.
+    ``card_extra``: entries added to the exported card (e.g. the fitted prior from
+    ``aeserve fit-prior --out``); a prior among them must pass its checks (CardError).
     """
     card = getattr(model, "card", None)
     if card is None or not hasattr(model, "encoder") or not hasattr(model, "decoder"):
@@ -77,7 +80,15 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     finally:
         model.train(was_training)
 
-    named_card = export_card(card, name, fp16)
+    named_card = export_card(card.with_extra(**dict(card_extra)) if card_extra else card, name, fp16)
+    if card_extra:
+        from ..prior import LatentPrior
+
+        LatentPrior.from_card(named_card)  # fingerprint, factors, dim: CardError before anything is written
+        from .recard import merge_metadata
+
+        for graph in (enc, dec):  # the graphs carry the same card as the configs
+            merge_metadata(graph.proto, named_card.to_dict())
     enc_name, dec_name = name + ENCODER_SUFFIX, name + DECODER_SUFFIX
     files = {
         enc_name: (config_text(build_config(enc_name, enc, settings, named_card)), enc.serialize()),
