@@ -6,15 +6,23 @@
 
 ``import aeserve`` never imports torch; training and export live in
 ``aeserve.train`` / ``aeserve.export`` and need the ``train`` extra.
+
+aeserve logs through the standard ``logging`` module (loggers ``aeserve.*``: runtime
+choice, fallbacks, reconnects, export steps) and is silent until the application
+configures logging, e.g. ``logging.basicConfig(level=logging.INFO)`` or ``aeserve -v``.
 """
 
 from __future__ import annotations
+
+import logging as _logging
 
 from .card import ModelCard
 from .errors import *  # noqa: F401,F403
 from .errors import __all__ as _errors_all
 
 __version__ = "0.1.0"
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 
 def __getattr__(name: str):

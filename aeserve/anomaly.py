@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from . import metrics
+from .checks import finite_array
 from .errors import ConfigError, InputError
 
 __all__ = ["mse_score", "neg_elbo", "log_likelihood", "threshold_from_scores", "LIKELIHOODS"]
@@ -25,14 +26,9 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def _array(name: str, a, min_ndim: int = 1) -> np.ndarray:
-    try:
-        out = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric array, got {type(a).__name__}") from None
+    out = finite_array(a, name)
     if out.ndim < min_ndim or out.shape[0] == 0:
         raise InputError(f"{name} must be a non-empty array with >= {min_ndim} dims, got shape {out.shape}")
-    if not np.all(np.isfinite(out)):
-        raise InputError(f"{name} contains NaN or Inf; expected finite values")
     return out
 
 

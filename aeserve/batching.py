@@ -18,8 +18,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-import numpy as np
 
+from .checks import check_int
 from .errors import InputError
 
 T = TypeVar("T")
@@ -34,9 +34,7 @@ def chunks(n: int, size: int) -> list[tuple[int, int]]:
 
 
 def check_max_in_flight(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or int(v) < 1:
-        raise InputError(f"max_in_flight must be a positive integer, got {v!r}")
-    return int(v)
+    return check_int(v, "max_in_flight", minimum=1)
 
 
 class Batcher:
@@ -106,21 +104,3 @@ class Batcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def tqdm_progress(desc: str, total: int) -> tuple[Progress, Callable[[], None]]:
-    """A (progress, close) pair drawing a tqdm bar of ``total`` items on stderr.
-
-    The bar opens with its total, so its first line is ``desc: 0%| | 0/total``, not a
-    total-less ``desc: 0img``.
-    """
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=desc, unit="img", leave=False, dynamic_ncols=True)
-
-    def update(done: int, total: int) -> None:
-        if bar.total != total:
-            bar.total = total
-        bar.update(done - bar.n)
-
-    return update, bar.close

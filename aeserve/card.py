@@ -21,12 +21,15 @@ Keys (all prefixed ``aeserve.``):
 ``dataset``            name of the training data, e.g. ``mnist``
 ``name``               model name in a repository (set at export)
 ``hparams``            JSON object: architecture and family hyper-parameters
-``train.*``            provenance: epochs, seed, batch_size, lr, classes, limit
+``train.*``            provenance: epochs, seed, batch_size, lr, classes, limit, world_size (DDP processes)
 ``metrics.*``          test metrics as floats (test_mse, test_psnr, test_elbo...)
 ``anomaly.*``          calibration: method, mean, std, quantiles (JSON), threshold,
                        threshold_quantile
 ``latent.*``           latent statistics for ``compress``: mean, std, min, max
                        (JSON lists of ``latent_dim`` floats)
+``class_names``        JSON list of str: the name of label ``i`` is item ``i``
+                       (set at training when the data names its classes, e.g.
+                       PNG folders ``cat/``, ``dog/``; absent: labels are numbers)
 =====================  ======================================================
 """
 
@@ -43,6 +46,7 @@ FORMAT_VERSION = "1"
 FAMILIES = ("ae", "dae", "sparse", "contractive", "vae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+DEFAULT_SIGMA = 0.1  # gaussian likelihood std when hparams do not record one
 
 _CORE = ("format_version", "family", "arch", "input_shape", "latent_dim", "likelihood", "dataset")
 
@@ -88,12 +92,30 @@ class ModelCard:
         return self.get_json("hparams", {})
 
     @property
+    def sigma(self) -> float:
+        """The gaussian likelihood's std: ``hparams["sigma"]``, else ``DEFAULT_SIGMA``."""
+        return float(self.hparams.get("sigma", DEFAULT_SIGMA))
+
+    @property
     def metrics(self) -> dict[str, float]:
         return self._floats("metrics.")
 
     @property
     def train(self) -> dict[str, str]:
         return {k[len("train."):]: v for k, v in self.extra.items() if k.startswith("train.")}
+
+    @property
+    def class_names(self) -> tuple[str, ...] | None:
+        """Names of the training labels (``class_names[label]``), or None when the data had none.
+
+        Raises CardError when ``aeserve.class_names`` is not a JSON list of strings.
+        """
+        names = self.get_json("class_names")
+        if names is None:
+            return None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CardError(f"card key aeserve.class_names must be a JSON list of strings, got {self.extra['class_names'][:60]!r}")
+        return tuple(names)
 
     @property
     def anomaly(self) -> dict[str, str]:

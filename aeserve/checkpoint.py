@@ -157,8 +157,8 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     """Rebuild the ``Autoencoder`` saved at ``path``, in eval mode, with ``.card`` attached.
 
     ``map_location`` ("cpu", "cuda", a torch.device) is where the tensors and the model go.
-    Raises CheckpointError (see module doc), including when the weights do not fit the
-    architecture the card describes.
+    The caller's global torch RNG is left as it was. Raises CheckpointError (see module
+    doc), including when the weights do not fit the architecture the card describes.
     """
     from .models import build_model
 
@@ -172,7 +172,8 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     raw = _read(path, map_location)
     card = _card(raw, path)
     try:
-        model = build_model(card)
+        with torch.random.fork_rng(devices=[]):  # the random init is overwritten: keep the caller's stream
+            model = build_model(card)
     except AeserveError as e:
         raise CheckpointError(f"checkpoint {path} describes a model this aeserve cannot build: {e}") from None
     for part in ("encoder", "decoder"):

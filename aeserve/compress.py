@@ -56,6 +56,7 @@ import numpy as np
 
 from . import entropy
 from .card import ModelCard
+from .checks import check_int, finite_array
 from .errors import CardError, InputError, PayloadError
 
 __all__ = ["MAGIC", "FORMAT_VERSION", "DEFAULT_BITS", "MARGIN", "CODERS", "PayloadHeader", "encode_payload",
@@ -197,9 +198,7 @@ def _card_gauss(card: ModelCard, lo: np.ndarray, hi: np.ndarray, bits: int) -> t
 
 # ---- container --------------------------------------------------------------------------
 def _check_bits(bits: Any) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or not MIN_BITS <= bits <= MAX_BITS:
-        raise InputError(f"bits must be an integer in [{MIN_BITS}, {MAX_BITS}], got {bits!r}")
-    return int(bits)
+    return check_int(bits, "bits", minimum=MIN_BITS, maximum=MAX_BITS)
 
 
 def _check_target(model: Any, version: Any) -> bytes:
@@ -208,8 +207,7 @@ def _check_target(model: Any, version: Any) -> bytes:
     name = model.encode("utf-8")
     if len(name) > 255:
         raise InputError(f"model name is {len(name)} bytes in UTF-8; at most 255 fit in a payload")
-    if isinstance(version, bool) or not isinstance(version, (int, np.integer)) or version < 0:
-        raise InputError(f"version must be an integer >= 0, got {version!r}")
+    check_int(version, "version", minimum=0)
     return name
 
 
@@ -220,14 +218,9 @@ def encode_payload(z: Any, *, model: str, version: int, card: ModelCard, bits: i
     """
     bits = _check_bits(bits)
     name = _check_target(model, version)
-    try:
-        arr = np.asarray(z, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"latents must be a numeric array, got {type(z).__name__}") from None
+    arr = finite_array(z, "latents")
     if arr.ndim != 2 or arr.shape[1] != card.latent_dim or arr.shape[0] == 0:
         raise InputError(f"latents must have shape (N >= 1, {card.latent_dim}), got {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise InputError("latents contain NaN or Inf; expected finite values")
     n, dim = arr.shape
     if n * dim > _MAX_SYMBOLS:
         raise InputError(f"{n}x{dim} latents are too many for one payload (max {_MAX_SYMBOLS} values); split it")

@@ -6,7 +6,7 @@ wrong and what was expected::
     try:
         client.generate(n=0)
     except aeserve.InputError as e:
-        print(e)   # "n must be a positive integer, got 0"
+        print(e)   # "n must be an integer >= 1 (number of images), got 0"
 
 ``AeserveError`` is the root; catch it to catch everything aeserve raises on purpose.
 """
@@ -23,6 +23,7 @@ __all__ = [
     "CardError",
     "ExportError",
     "ParityError",
+    "QuantizationError",
     "RepositoryError",
     "ModelNotFoundError",
     "ServerError",
@@ -31,6 +32,7 @@ __all__ = [
     "TimeoutError",
     "InferenceError",
     "PayloadError",
+    "DistributedError",
     "PriorMissingError",
 ]
 
@@ -71,6 +73,10 @@ class ParityError(ExportError):
     """ONNX Runtime and torch disagree beyond tolerance, or the batch axis is not dynamic."""
 
 
+class QuantizationError(ParityError):
+    """A quantized export lost more quality than its bound allows (the export is refused)."""
+
+
 class RepositoryError(AeserveError):
     """A model repository is missing, not a directory, or malformed."""
 
@@ -101,6 +107,10 @@ class InferenceError(AeserveError):
 
 class PayloadError(AeserveError, ValueError):
     """A compressed payload is corrupt, truncated, foreign, or for another model."""
+
+
+class DistributedError(AeserveError):
+    """A distributed job failed: a rank or actor died, or the cluster could not be reached."""
 
 
 class PriorMissingError(ConfigError):

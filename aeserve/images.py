@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import DataError, InputError
 
-__all__ = ["as_batch", "as_latents", "save_grid", "load_images", "to_uint8"]
+__all__ = ["as_batch", "as_latents", "save_grid", "load_images", "read_image", "read_images", "to_uint8"]
 
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
@@ -165,34 +165,83 @@ def _write_png(chw: np.ndarray, path: Path) -> Path:
     return write_bytes_atomic(path, buf.getvalue())
 
 
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")   # Pillow's 16/32-bit integer greyscale
+_GREY_MODES = ("1", "L", "LA")
+_U16_MAX = 65535
+
+
+def read_image(path: str | os.PathLike[str], *, channels: int | None = None) -> np.ndarray:
+    """One image file (PNG, or anything Pillow opens) -> ``(C, H, W)``; the one reading rule.
+
+        read_image("digit.png")                 # uint8 (1, 28, 28), the stored bytes
+        read_image("scan16.png")                # float32 (1, H, W) = value / 65535, in [0, 1]
+
+    8-bit files come back as uint8 (0..255 means 0..1); 16-bit greyscale files as float32
+    ``value / 65535`` in [0, 1], never saturated or refused. Greyscale modes give C=1,
+    colour (RGB, palette, RGBA: alpha dropped) C=3; ``channels`` forces 1 or 3. Raises
+    DataError for a missing or unreadable file, a 32-bit float image (mode F) or integer
+    values outside 0..65535.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    try:
+        with Image.open(p) as img:
+            if img.mode in _WIDE_MODES:
+                return _wide_grey(p, np.asarray(img), channels)
+            if img.mode == "F":
+                raise DataError(f"{p}: 32-bit float image (mode F) is not supported; "
+                                "expected 8-bit grey/RGB or 16-bit grey")
+            mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if img.mode in _GREY_MODES else "RGB")
+            arr = np.asarray(img.convert(mode), dtype=np.uint8)
+    except FileNotFoundError as e:
+        raise DataError(f"image file {p} does not exist") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DataError(f"cannot read image {p}: {' '.join(str(e).split()) or type(e).__name__}") from e
+    return arr[None] if arr.ndim == 2 else np.ascontiguousarray(np.moveaxis(arr, -1, 0))
+
+
+def _wide_grey(p: Path, arr: np.ndarray, channels: int | None) -> np.ndarray:
+    lo, hi = (int(arr.min()), int(arr.max())) if arr.size else (0, 0)
+    if lo < 0 or hi > _U16_MAX:
+        raise DataError(f"{p}: integer pixel values range [{lo}, {hi}]; expected 16-bit values 0..{_U16_MAX}")
+    x = (arr.astype(np.float32) / np.float32(_U16_MAX))[None]
+    return np.repeat(x, 3, axis=0) if channels == 3 else x
+
+
+def read_images(paths: Sequence[str | os.PathLike[str]], *, channels: int | None = None) -> np.ndarray:
+    """Image files -> one ``(N, C, H, W)`` array, each read by :func:`read_image`.
+
+    uint8 if every file is 8-bit, else float32 in [0, 1] (8-bit files / 255, 16-bit / 65535).
+    Raises InputError for no paths or a bad ``channels``, DataError for unreadable files or
+    a file whose (C, H, W) differs from the first one's.
+    """
+    files = [Path(p) for p in paths]
+    if not files:
+        raise InputError("no image paths given; expected at least one image file")
+    if channels not in (None, 1, 3):
+        raise InputError(f"channels must be 1 or 3, got {channels}")
+    images: list[np.ndarray] = []
+    for f in files:
+        img = read_image(f, channels=channels)
+        if images and img.shape != images[0].shape:
+            raise DataError(f"{f}: image is (C, H, W) {img.shape}; expected {images[0].shape} like "
+                            f"{files[0].name} (all images must share size and channels)")
+        images.append(img)
+    if all(a.dtype == np.uint8 for a in images):
+        return np.stack(images)
+    return np.stack([a.astype(np.float32) / np.float32(255) if a.dtype == np.uint8 else a for a in images])
+
+
 def load_images(paths: Iterable[str | os.PathLike[str]], *, channels: int | None = None) -> np.ndarray:
-    """Read image files (PNG, or anything Pillow opens) into float32 ``(N, C, H, W)`` in [0, 1].
+    """Read image files into float32 ``(N, C, H, W)`` in [0, 1] (:func:`read_images`, as floats).
 
         x = load_images(["a.png", "b.png"])    # (2, 1, 28, 28) for 28x28 greyscale files
 
     ``channels`` forces 1 (grey) or 3 (RGB); by default greyscale files give C=1 and colour
-    files C=3. All images must have the same size. Raises DataError if a file is missing or
-    unreadable, InputError if the list is empty or sizes differ.
+    files C=3; 16-bit greyscale files are scaled by 1/65535. All images must have the same
+    size. Raises DataError if a file is missing, unreadable or of another size, InputError
+    if the list is empty.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    paths = [Path(p) for p in paths]
-    if not paths:
-        raise InputError("no image paths given; expected at least one image file")
-    if channels not in (None, 1, 3):
-        raise InputError(f"channels must be 1 or 3, got {channels}")
-    out = []
-    for p in paths:
-        try:
-            with Image.open(p) as img:
-                mode = {1: "L", 3: "RGB"}.get(channels or 0) or ("L" if img.mode in ("1", "L", "LA", "I", "I;16", "F") else "RGB")
-                arr = np.asarray(img.convert(mode))
-        except FileNotFoundError:
-            raise DataError(f"image file {p} does not exist") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"cannot read image {p}: {e}") from None
-        out.append(arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0))
-    sizes = {a.shape for a in out}
-    if len(sizes) > 1:
-        raise InputError(f"images have different sizes {sorted(sizes)}; expected all the same (C, H, W)")
-    return np.stack(out).astype(np.float32) / np.float32(255.0)
+    x = read_images(list(paths), channels=channels)
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x

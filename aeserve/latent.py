@@ -1,17 +1,11 @@
-"""Latent-space operations in pure NumPy: counter-based noise, interpolation, traversal.
+"""Latent-space geometry in pure NumPy: interpolation, paths and traversals.
 
-    z = standard_normal(seed=0, start=0, count=64, dim=16)   # (64, 16) float32 ~ N(0, I)
-    z[10] == standard_normal(0, 10, 1, 16)[0]                # row i depends only on (seed, start+i)
-    line = slerp(z[0], z[1], np.linspace(0, 1, 8))           # (8, 16), endpoints exact
-    walk = path(z[:3], steps=8, method="slerp")              # (15, 16) through 3 points
-    sweep = traverse(z[0], dim_index=2, values=[-2, 0, 2])   # (3, 16), column 2 replaced
+    line = slerp(z0, z1, np.linspace(0, 1, 8))               # (8, 16), endpoints exact
+    walk = path(np.stack([z0, z1, z2]), steps=8, method="slerp")   # (15, 16) through 3 points
+    sweep = traverse(z0, dim_index=2, values=[-2, 0, 2])     # (3, 16), column 2 replaced
 
-The noise comes from Philox4x32-10 (Random123; checked against its known-answer vectors)
-with key = seed and counter = (block, row_lo, row_hi, 0), followed by Box-Muller. Each
-Philox block gives 4 normals, so column ``j`` of a row depends only on ``(seed, row,
-j // 4)``: the same seed gives the same row whatever ``count``, chunking or ``dim`` prefix.
-The Philox words are exact on every platform; Box-Muller runs in float32 (log/cos/sin),
-so values may differ in the last bit between CPUs with different SIMD math, never more.
+Every function takes and returns float latent vectors; random latents come from
+``aeserve.noise`` (counter-based N(0, I) rows).
 """
 
 from __future__ import annotations
@@ -20,130 +14,28 @@ from typing import Sequence
 
 import numpy as np
 
+from .checks import check_int, finite_array
 from .errors import ConfigError, InputError
 
-__all__ = ["philox4x32", "standard_normal", "lerp", "slerp", "path", "traverse", "METHODS"]
+__all__ = ["lerp", "slerp", "path", "traverse", "check_steps", "check_method", "METHODS"]
 
 METHODS = ("slerp", "lerp")
-_U64 = 2**64
-_M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
-_W0, _W1 = 0x9E3779B9, 0xBB67AE85
-_MASK32 = np.uint64(0xFFFFFFFF)
-_S32 = np.uint64(32)
-_CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk
 _SLERP_EPS = 1e-6  # |sin(omega)| below this: (anti)parallel, fall back to lerp
 
 
-def _philox_inplace(c0, c1, c2, c3, k0: int, k1: int, rounds: int) -> None:
-    """Philox4x32 rounds on four uint64 word arrays (values < 2**32), in place."""
-    p0, p1 = np.empty_like(c0), np.empty_like(c0)
-    for r in range(rounds):
-        if r:
-            k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
-        np.multiply(c0, _M0, out=p0)  # 32x32 -> 64 bits: exact in uint64
-        np.multiply(c2, _M1, out=p1)
-        np.right_shift(p1, _S32, out=c0)
-        c0 ^= c1
-        c0 ^= np.uint64(k0)
-        np.right_shift(p0, _S32, out=c2)
-        c2 ^= c3
-        c2 ^= np.uint64(k1)
-        np.bitwise_and(p1, _MASK32, out=c1)
-        np.bitwise_and(p0, _MASK32, out=c3)
-
-
-def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> np.ndarray:
-    """Philox4x32-R block function, vectorised.
-
-    ``philox4x32(np.zeros((1, 4), np.uint32), (0, 0))`` -> ``[[0x6627e8d5, ...]]``.
-    ``counter``: (M, 4) unsigned ints < 2**32; ``key``: two uint32. Returns (M, 4) uint32.
-    """
-    c = np.asarray(counter, dtype=np.uint64)
-    words = [np.ascontiguousarray(c[:, i]) for i in range(4)]
-    _philox_inplace(*words, int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF, rounds)
-    return np.stack(words, axis=1).astype(np.uint32)
-
-
-def _check_uint64(name: str, value: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InputError(f"{name} must be an integer, got {type(value).__name__}")
-    value = int(value)
-    if not 0 <= value < _U64:
-        raise InputError(f"{name} must be in [0, 2**64), got {value}")
-    return value
-
-
-def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
-    """Rows ``start .. start+count-1`` of the seeded infinite N(0, I) matrix.
-
-    ``standard_normal(3, 0, 8, 16)`` equals ``standard_normal(3, 0, 100, 16)[:8]`` and
-    ``standard_normal(3, 5, 1, 16)[0] == standard_normal(3, 0, 6, 16)[5]``.
-    In: seed, start in [0, 2**64), count >= 0, dim >= 1 (start+count <= 2**64).
-    Out: (count, dim) float32. Raises InputError on bad arguments.
-    """
-    seed = _check_uint64("seed", seed)
-    start = _check_uint64("start", start)
-    count = _check_uint64("count", count)
-    dim = _check_uint64("dim", dim)
-    if dim < 1:
-        raise InputError(f"dim must be >= 1, got {dim}")
-    if start + count > _U64:
-        raise InputError(f"rows start+count = {start + count} exceed 2**64")
-    if count == 0:
-        return np.zeros((0, dim), np.float32)
-    blocks = (dim + 3) // 4
-    out = np.empty((count, blocks * 4), np.float32)
-    rows_per_chunk = max(1, _CHUNK_BLOCKS // blocks)  # cache-sized pieces: ~2x faster
-    for r0 in range(0, count, rows_per_chunk):
-        n = min(rows_per_chunk, count - r0)
-        out[r0:r0 + n] = _normal_rows(seed, start + r0, n, blocks)
-    return np.ascontiguousarray(out[:, :dim]) if blocks * 4 != dim else out
-
-
-def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
-    c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
-    c1 = rows & _MASK32
-    c2 = rows >> _S32
-    c3 = np.zeros_like(c0)
-    _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
-    # Box-Muller on word pairs (c0, c1) and (c2, c3): u1 in (0, 1], angle in [0, 2pi)
-    out = np.empty((c0.shape[0], 4), np.float32)
-    for i, (a, b) in enumerate(((c0, c1), (c2, c3))):
-        u1 = (a + np.uint64(1)).astype(np.float32) * np.float32(2.0**-32)
-        theta = b.astype(np.float32) * np.float32(2.0 * np.pi * 2.0**-32)
-        r = np.sqrt(np.float32(-2.0) * np.log(u1))
-        out[:, 2 * i] = r * np.cos(theta)
-        out[:, 2 * i + 1] = r * np.sin(theta)
-    return out.reshape(count, blocks * 4)
-
-
-# ---- interpolation ---------------------------------------------------------------------
-
-
 def _vector(name: str, v, dim: int | None = None) -> np.ndarray:
-    try:
-        a = np.asarray(v, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric latent vector, got {type(v).__name__}") from None
+    a = finite_array(v, name)
     if a.ndim != 1 or a.size == 0:
         raise InputError(f"{name} must be a 1-d latent vector (dim,), got shape {a.shape}")
     if dim is not None and a.shape[0] != dim:
         raise InputError(f"{name} has latent dim {a.shape[0]}, expected {dim}")
-    if not np.all(np.isfinite(a)):
-        raise InputError(f"{name} contains NaN or Inf; expected finite values")
     return a
 
 
 def _weights(t) -> np.ndarray:
-    try:
-        tt = np.asarray(t, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"t must be numbers, got {type(t).__name__}") from None
+    tt = finite_array(t, "t")
     if tt.ndim > 1:
         raise InputError(f"t must be a scalar or 1-d array, got shape {tt.shape}")
-    if not np.all(np.isfinite(tt)):
-        raise InputError("t contains NaN or Inf; expected finite values")
     return tt.reshape(-1)
 
 
@@ -194,16 +86,9 @@ def _pin_ends(out: np.ndarray, a: np.ndarray, b: np.ndarray, tt: np.ndarray) -> 
 _INTERP = {"slerp": slerp, "lerp": lerp}
 
 
-def check_seed(seed: int) -> int:
-    """``seed`` as an int in [0, 2**64), else InputError (what ``standard_normal`` accepts)."""
-    return _check_uint64("seed", seed)
-
-
 def check_steps(steps) -> int:
     """``steps`` as an int >= 2, else InputError."""
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 2:
-        raise InputError(f"steps must be an integer >= 2 (points per segment, ends included), got {steps!r}")
-    return int(steps)
+    return check_int(steps, "steps", minimum=2, detail=" (points per segment, ends included)")
 
 
 def check_method(method: str) -> str:
@@ -225,10 +110,7 @@ def path(points, steps: int, method: str = "slerp") -> np.ndarray:
     """
     steps = check_steps(steps)
     interp = _INTERP[check_method(method)]
-    try:
-        pts = np.asarray(points, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"points must be a numeric (P, dim) array, got {type(points).__name__}") from None
+    pts = finite_array(points, "points")
     if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] < 1:
         raise InputError(f"points must have shape (P >= 2, dim), got {pts.shape}")
     t = np.linspace(0.0, 1.0, steps)
@@ -245,8 +127,7 @@ def traverse(z, dim_index: int, values: Sequence[float] | np.ndarray) -> np.ndar
     """
     z = _vector("z", z)
     dim = z.shape[0]
-    if isinstance(dim_index, (bool, np.bool_)) or not isinstance(dim_index, (int, np.integer)):
-        raise InputError(f"dim_index must be an integer, got {type(dim_index).__name__}")
+    dim_index = check_int(dim_index, "dim_index")
     if not -dim <= dim_index < dim:
         raise InputError(f"dim_index {dim_index} is out of range for latent dim {dim}; expected 0..{dim - 1}")
     vals = _weights(values)

@@ -20,6 +20,7 @@ import warnings
 
 import numpy as np
 
+from .checks import finite_array
 from .errors import InputError
 
 __all__ = [
@@ -37,16 +38,11 @@ BERNOULLI_EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] (same as aes
 
 # ---- validation ------------------------------------------------------------------------
 def _array(a, name: str, *, ndim_min: int = 1) -> np.ndarray:
-    try:
-        arr = np.asarray(a, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a numeric array, got {type(a).__name__}") from None
+    arr = finite_array(a, name)
     if arr.ndim < ndim_min:
         raise InputError(f"{name} must have at least {ndim_min} dimension(s), got shape {arr.shape}")
     if arr.size == 0:
         raise InputError(f"{name} is empty; expected at least one value")
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} contains NaN or Inf; expected finite values")
     return arr
 
 

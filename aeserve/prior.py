@@ -13,7 +13,7 @@ mixture of that class's components, renormalised, and the unconditional prior is
 mixture (class frequency times within-class weight).
 
 Sampling is counter-based like every random draw in aeserve: item ``i`` takes row ``i`` of
-``aeserve.latent.standard_normal(seed, ., ., dim + 1)``; the first ``dim`` columns are the
+``aeserve.noise.standard_normal(seed, ., ., dim + 1)``; the first ``dim`` columns are the
 Gaussian noise ``eps`` (the same noise the standard prior uses for that seed and item) and
 column ``dim`` picks the component by comparing it with the normal quantiles of the
 cumulative weights. So item ``i`` depends only on ``(seed, i)`` and the mixture:
@@ -40,7 +40,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import latent
+from . import noise
 from .errors import CardError, InputError, PriorMissingError
 
 __all__ = ["LatentPrior", "PRIOR_KEY", "FINGERPRINT_KEY", "CLASS_NAMES_KEY", "CALIBRATION_KEY", "component_bytes"]
@@ -242,8 +242,8 @@ class LatentPrior:
         Row i depends only on ``(seed, start + i)``, the mixture and the temperature (see
         module docstring). ``label``: a class index (``resolve_label``) or None for all."""
         idx, w = self._subset(label)
-        eps = latent.standard_normal(seed, start, count, self.dim + 1).astype(np.float64)
+        eps = noise.standard_normal(seed, start, count, self.dim + 1).astype(np.float64)
         cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
         comp = idx[np.searchsorted(cuts, eps[:, self.dim], side="right")]
-        noise = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :self.dim])
-        return (self.means[comp] + float(temperature) * noise).astype(np.float32)
+        spread = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :self.dim])
+        return (self.means[comp] + float(temperature) * spread).astype(np.float32)

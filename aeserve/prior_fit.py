@@ -29,18 +29,13 @@ import numpy as np
 from .errors import ConfigError, DataError, InputError
 from .prior import CALIBRATION_KEY, CLASS_NAMES_KEY, LatentPrior, component_bytes
 
-__all__ = ["fit_prior", "fit_model_prior", "CANDIDATES", "DEFAULT_BUDGET_BYTES", "CLASS_NAMES"]
+__all__ = ["fit_prior", "fit_model_prior", "CANDIDATES", "DEFAULT_BUDGET_BYTES"]
 
 CANDIDATES = (1, 2, 4, 8, 12, 16, 24, 32)
 DEFAULT_BUDGET_BYTES = 96 * 1024
 HOLDOUT = 0.1
 REG_COVAR = 1e-5
 MIN_CODES = 20
-#: class names of the built-in datasets (index = label)
-CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                      "Ankle boot"),
-}
 
 
 def _split(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -148,8 +143,8 @@ def fit_model_prior(client: Any, data: str | None = None, *, limit: int | None =
     log_mse = np.log(np.maximum(anomaly.mse_score(train.x[held], client.decode(codes[held])), 1e-12))
     calibration = {"nll": _stats(nll), "log_mse": _stats(log_mse), "n": int(len(held))}
     entries = {**prior.card_entries(), CALIBRATION_KEY: json.dumps(calibration, separators=(",", ":"))}
-    names = CLASS_NAMES.get(train.name)
-    if labels is not None and names is not None:
+    names = train.class_names
+    if labels is not None and names:
         entries[CLASS_NAMES_KEY] = json.dumps(list(names), separators=(",", ":"))
     report.update({"data": train.name, "model": client.model, "calibration": calibration,
                    "entries_bytes": sum(len(k) + len(v) for k, v in entries.items())})

@@ -10,8 +10,9 @@ Everything is validated before any data is loaded or any file is written (unknow
 family/arch/dataset, latent < 1, epochs < 1, cuda requested but absent, unknown
 hyper-parameters -> ConfigError naming what is accepted; data problems -> DataError).
 On CPU a seed gives bit-identical weights: the model is initialised and trained under
-``torch.manual_seed(seed)`` (inside ``torch.random.fork_rng``, so the caller's global
-RNG is left alone) and batches are drawn from a seeded permutation of in-memory tensors.
+``torch.manual_seed(seed)`` and batches are drawn from a seeded permutation of in-memory
+tensors. The caller's global RNG and torch thread count are restored afterwards
+(:func:`aeserve.torch_state.restores_torch_state`).
 With ``out`` the checkpoint is written atomically at the very end; an error or Ctrl-C
 before that leaves no file.
 """
@@ -32,11 +33,14 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from . import evaluate_torch as ev
+from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
+from .checks import check_int
 from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
+from .progress import progress_bar
+from .torch_state import restores_torch_state
 
 COMMON_HPARAMS = ("sigma",)  # gaussian likelihood std, read by every family
 LR_SCHEDULES = ("constant", "cosine")
@@ -73,12 +77,6 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size: int, lr: float,
              seed: int, limit: int | None, classes: Sequence[int] | None, val_fraction: float,
              likelihood: str, hparams: dict[str, Any] | None, device: str,
@@ -90,12 +88,12 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         raise ConfigError(f"unknown arch {arch!r}; expected one of {', '.join(ARCHITECTURES)}")
     if likelihood not in LIKELIHOODS:
         raise ConfigError(f"unknown likelihood {likelihood!r}; expected one of {', '.join(LIKELIHOODS)}")
-    _check_int("latent size", latent_dim, 1)
-    _check_int("epochs", epochs, 1)
-    _check_int("batch size", batch_size, 1)
-    _check_int("seed", seed, 0)
+    check_int(latent_dim, "latent size", minimum=1, error=ConfigError)
+    check_int(epochs, "epochs", minimum=1, error=ConfigError)
+    check_int(batch_size, "batch size", minimum=1, error=ConfigError)
+    check_int(seed, "seed", minimum=0, error=ConfigError)
     if limit is not None:
-        _check_int("limit", limit, 1)
+        check_int(limit, "limit", minimum=1, error=ConfigError)
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ConfigError(f"learning rate must be a finite number > 0, got {lr!r}")
     if lr_schedule not in LR_SCHEDULES:
@@ -109,7 +107,7 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         if not classes:
             raise ConfigError("class filter is empty; give at least one label, e.g. classes=[0]")
         for c in classes:
-            _check_int("class label", c, 0)
+            check_int(c, "class label", minimum=0, error=ConfigError)
     if hparams is not None and not isinstance(hparams, dict):
         raise ConfigError(f"hparams must be a dict, got {type(hparams).__name__}")
     accepted = accepted_hparams(family, arch)
@@ -169,15 +167,47 @@ def torch_threads() -> int:
 def _progress_bar(total: int, desc: str, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    return progress_bar(total=total, desc=desc, unit="batch", leave=True)
 
-    return tqdm(total=total, desc=desc, unit="batch", file=sys.stderr, dynamic_ncols=True, leave=True,
-                mininterval=0.5 if sys.stderr.isatty() else 5.0)
+
+class Ranks:
+    """How the processes of one training run share the work. This default is one process.
+
+    ``aeserve.distributed.ddp`` subclasses it for DistributedDataParallel: every rank draws
+    the same seeded permutation, takes its share of each global batch (``shard``), trains
+    through a DDP wrapper (``wrap``) and sums its epoch statistics with the others
+    (``reduce``); only the main rank shows progress, evaluates and writes the checkpoint.
+    """
+
+    rank, world_size, is_main = 0, 1, True
+
+    def threads(self, available: int) -> int:
+        """Torch CPU threads for this process, given the threads the machine can spare."""
+        return available
+
+    def wrap(self, model: Autoencoder) -> Any:
+        """The callable ``x -> (loss, parts)`` that training steps call."""
+        return model.loss
+
+    def shard(self, batch: torch.Tensor) -> tuple[torch.Tensor, float, int]:
+        """Indices of one global batch -> (this rank's indices, loss weight, samples counted)."""
+        return batch, 1.0, int(batch.shape[0])
+
+    def reduce(self, sums: dict[str, float], seen: int) -> tuple[dict[str, float], int]:
+        """Sample-weighted sums and counts of this rank -> those of the whole run."""
+        return sums, seen
 
 
 def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.Generator,
-               opt: torch.optim.Optimizer | None, bar, sched: Any = None) -> dict[str, float]:
-    """One pass over ``x`` in seeded random order; trains when ``opt`` is given. Returns mean loss parts."""
+               opt: torch.optim.Optimizer | None, bar, sched: Any = None, ranks: Ranks | None = None,
+               loss_fn: Any = None) -> dict[str, float]:
+    """One pass over ``x`` in seeded random order; trains when ``opt`` is given. Returns mean loss parts.
+
+    Every rank draws the same permutation from ``gen``; ``ranks`` picks this process's part
+    of each batch (all of it in one process) and sums the statistics over processes.
+    """
+    ranks = ranks or Ranks()
+    loss_fn = loss_fn or model.loss
     model.train()
     n = x.shape[0]
     order = torch.randperm(n, generator=gen).to(x.device)
@@ -186,34 +216,36 @@ def _run_epoch(model: Autoencoder, x: torch.Tensor, batch_size: int, gen: torch.
     ctx = contextlib.nullcontext() if opt is not None else torch.no_grad()
     with ctx:
         for step, i in enumerate(range(0, n, batch_size)):
-            xb = x[order[i:i + batch_size]]
-            loss, parts = model.loss(xb)
+            idx, weight, m = ranks.shard(order[i:i + batch_size])
+            xb = x[idx]
+            loss, parts = loss_fn(xb)
             if opt is not None:
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                (loss if weight == 1.0 else loss * weight).backward()
                 opt.step()
                 if sched is not None:
                     sched.step()
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise ConfigError(f"training diverged (loss {value}) at batch {step}; try a lower learning rate")
-            m = xb.shape[0]
             seen += m
             for k, v in {"loss": value, **parts}.items():
                 sums[k] = sums.get(k, 0.0) + v * m
             if bar is not None:
                 bar.update(1)
                 if step % 10 == 0:
-                    bar.set_postfix(loss=f"{sums['loss'] / seen:.4g}", refresh=False)
+                    bar.set_postfix(loss=f"{sums['loss'] / max(seen, 1):.4g}", refresh=False)
+    sums, seen = ranks.reduce(sums, seen)
     return {k: v / seen for k, v in sums.items()}
 
 
+@restores_torch_state
 def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mnist", *,
           epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
           device: str = "cpu", limit: int | None = None, classes: Sequence[int] | None = None,
           val_fraction: float = 0.1, likelihood: str = "bernoulli", hparams: dict[str, Any] | None = None,
           out: str | os.PathLike | None = None, progress: bool = True,
-          lr_schedule: str = "constant") -> TrainResult:
+          lr_schedule: str = "constant", ranks: Ranks | None = None) -> TrainResult:
     """Train an autoencoder and return ``TrainResult(model, card, history, path)``.
 
     ``data`` is anything ``aeserve.data.load_dataset`` accepts ("mnist", "fashion-mnist",
@@ -221,19 +253,23 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     along a half cosine to 0 at the last step. Per epoch the validation loss (the same
     objective on the held-out ``val_fraction`` of the training split, no updates) is
     recorded in ``history`` and shown with the progress bar. Afterwards the card gets
-    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``evaluate_torch.elbo``:
+    ``metrics.test_mse``, ``metrics.test_psnr``, for a VAE ``metrics.test_elbo`` (see ``post_training.elbo``:
     one reparameterised sample per image, seeded), for a DAE ``metrics.test_noisy_mse``
     and ``metrics.test_denoise_mse`` (its own noise, seeded), measured on the
     test split (the validation split if the data has none; ``train.eval_split`` says
     which), the anomaly calibration on the validation split, latent statistics on the
-    training split and the provenance ``train.*``. With ``out`` the checkpoint is saved
-    atomically. Raises ConfigError, DataError, CheckpointError.
+    training split, the provenance ``train.*`` and ``class_names`` when the data names
+    its classes (e.g. PNG folders ``cat/``, ``dog/``). With ``out`` the checkpoint is saved
+    atomically. ``ranks`` (see ``Ranks``) is how the processes of a distributed run
+    cooperate; leave it None for one process (``aeserve.distributed.ddp`` sets it); only
+    its main rank evaluates and writes ``out``. Raises ConfigError, DataError, CheckpointError.
     """
     classes = list(classes) if classes is not None and not isinstance(classes, (str, bytes)) else classes
     dev = validate(family, arch, latent_dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                    limit=limit, classes=classes, val_fraction=val_fraction, likelihood=likelihood,
                    hparams=hparams, device=device, lr_schedule=lr_schedule)
-    torch.set_num_threads(torch_threads())
+    ranks = ranks or Ranks()
+    torch.set_num_threads(ranks.threads(torch_threads()))
     train_ds, val_ds, eval_ds, eval_split = _load_data(data, limit, classes, val_fraction, seed)
     try:
         card = ModelCard(family, arch, tuple(train_ds.input_shape), int(latent_dim), likelihood, train_ds.name,
@@ -251,6 +287,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
                 raise
             raise ConfigError(f"invalid hyper-parameters {hparams}: {e}") from None
         x_train, x_val = _tensor(train_ds.x, dev), _tensor(val_ds.x, dev)
+        loss_fn = ranks.wrap(model)
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         history: list[dict[str, float]] = []
@@ -260,10 +297,10 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
                  if lr_schedule == "cosine" else None)
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
-            bar = _progress_bar(steps, f"epoch {epoch}/{epochs}", progress)
+            bar = _progress_bar(steps, f"epoch {epoch}/{epochs}", progress and ranks.is_main)
             try:
-                tr = _run_epoch(model, x_train, batch_size, gen, opt, bar, sched)
-                va = _run_epoch(model, x_val, max(batch_size, 1024), gen, None, None)
+                tr = _run_epoch(model, x_train, batch_size, gen, opt, bar, sched, ranks, loss_fn)
+                va = _run_epoch(model, x_val, max(batch_size, 1024), gen, None, None, ranks)
                 if bar is not None:
                     bar.set_postfix(loss=f"{tr['loss']:.4g}", val_loss=f"{va['loss']:.4g}", refresh=True)
             finally:
@@ -275,6 +312,8 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
         train_seconds = time.perf_counter() - started
 
         model.eval()
+        if not ranks.is_main:
+            return TrainResult(model=model, card=card, history=history, path=None)
         x_eval = x_val if eval_split == "validation" else _tensor(eval_ds.x, dev)
         card = model.card.with_extra(**{
             **ev.reconstruction_metrics(model, x_eval),
@@ -293,9 +332,17 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
             "train.val_fraction": float(val_fraction),
             "train.eval_split": eval_split,
             "train.samples": int(x_train.shape[0]),
+            "train.world_size": int(ranks.world_size),
             "train.device": str(dev),
             "train.seconds": round(train_seconds, 3),
+            "class_names": None if train_ds.class_names is None else list(train_ds.class_names),
         })
     model.card = card
     path = checkpoint.save(model, out) if out is not None else None
     return TrainResult(model=model, card=card, history=history, path=path)
+
+
+if __name__ == "__main__":  # torchrun --nproc-per-node N -m aeserve.train --family ae ...
+    from aeserve.cli import main
+
+    main(["train", *sys.argv[1:]])

@@ -67,10 +67,10 @@ def test_first_error_propagates_and_stops():
     assert len(calls) < 20  # the rest were never submitted
 
 
-def test_tqdm_progress_opens_with_its_total(capsys):
-    from aeserve.batching import tqdm_progress
+def test_client_progress_opens_with_its_total(capsys):
+    from aeserve.progress import client_progress
 
-    update, close = tqdm_progress("encode", 5000)
+    update, close = client_progress("encode", 5000)
     for done in range(500, 5001, 500):
         update(done, 5000)
     close()

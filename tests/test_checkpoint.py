@@ -203,3 +203,13 @@ def test_bad_model_or_map_location(tmp_path, monkeypatch):
         checkpoint.load(path, map_location="cuda")
     with pytest.raises(CheckpointError, match="unknown map_location 'gpu0'"):
         checkpoint.load(path, map_location="gpu0")
+
+
+def test_load_leaves_the_global_rng_alone(tmp_path):
+    card = ModelCard("ae", "mlp", (1, 6, 6), 2, "bernoulli", "toy", {"hparams": '{"hidden": [8]}'})
+    path = checkpoint.save(build_model(card), tmp_path / "m.pt")
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    checkpoint.load(path)
+    assert torch.equal(torch.rand(3), expected)

@@ -147,6 +147,26 @@ def test_latent_plot(cli, tmp_path):
     assert "100 codes" in msg and (tmp_path / "own.png").exists()
 
 
+def test_latent_plot_of_a_folder_without_splits_names_its_classes(cli, tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    x = images(8, seed=2)
+    for i, img in enumerate(x):
+        folder = tmp_path / "pets" / ("dog" if i % 2 else "cat")
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.rint(img[0] * 255).astype(np.uint8)).save(folder / f"{i}.png")
+    code, msg, err = cli("latent-plot", "--data", str(tmp_path / "pets"), "--out", str(tmp_path / "p.png"), model="t_ae")
+    assert code == 2 and "has no 'test' split; pass --split all" in err and "aeserve.data" not in err
+    assert not (tmp_path / "p.png").exists()
+    legends = []
+    original = Axes.legend
+    monkeypatch.setattr(Axes, "legend", lambda self, *a, **k: (legends.append(list(a[1])), original(self, *a, **k))[1])
+    code, msg, err = cli("latent-plot", "--data", str(tmp_path / "pets"), "--split", "all",
+                         "--out", str(tmp_path / "p.png"), model="t_ae")
+    assert code == 0, err
+    assert "8 codes" in msg and legends == [["cat", "dog"]]
+
+
 @pytest.mark.parametrize("argv", [
     ["generate", "-n", "0", "--out", "{tmp}/o.png"],
     ["generate", "--seed", "-1", "--out", "{tmp}/o.png"],

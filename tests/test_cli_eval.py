@@ -25,7 +25,7 @@ def repo(tmp_path_factory):
 
 def test_eval_prints_table_and_writes_report(repo, tmp_path, capsys):
     out = tmp_path / "sub" / "report.json"
-    code, stdout, stderr = run_cli(["eval", "--model", "prior", "--repo", str(repo), "--subset", "40",
+    code, stdout, stderr = run_cli(["eval", "--model", "prior", "--repo", str(repo), "--limit", "40",
                                     "--sections", "reconstruction,likelihood", "--k", "16", "--no-baselines",
                                     "--out", str(out)], capsys)
     assert code == 0, stderr
@@ -35,6 +35,20 @@ def test_eval_prints_table_and_writes_report(repo, tmp_path, capsys):
     assert report["sections"]["likelihood"]["binarized"] is True
     assert report["sections"]["likelihood"]["kl"] == 0.0
     assert not list(out.parent.glob(".tmp-*"))          # atomic write left no temp file
+
+
+def test_eval_reads_limit_and_keeps_subset_as_a_deprecated_alias(repo, tmp_path, capsys):
+    out = tmp_path / "r.json"
+    args = ["eval", "--model", "ident", "--repo", str(repo), "--sections", "reconstruction", "--no-baselines",
+            "--quiet", "--out", str(out)]
+    code, _, stderr = run_cli([*args, "--limit", "30"], capsys)
+    assert code == 0, stderr
+    assert json.loads(out.read_text())["data"]["n"] == 30
+    code, _, stderr = run_cli([*args, "--subset", "20"], capsys)
+    assert code == 0 and "--subset is deprecated; use --limit" in stderr
+    assert json.loads(out.read_text())["data"] == {"name": "mnist", "split": "test", "n": 20, "limit": 20}
+    code, stdout, _ = run_cli(["eval", "--help"], capsys)
+    assert "--limit" in stdout and "--subset" not in stdout
 
 
 def test_eval_bad_input_is_one_line_error(repo, capsys):
@@ -52,7 +66,7 @@ def test_eval_one_class_only(tmp_path, capsys):
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), test.x[test.y == c].mean(0))
     code, stdout, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
-                                    "--subset", "200", "--quiet"], capsys)
+                                    "--limit", "200", "--quiet"], capsys)
     assert code == 0, stderr
     assert "mean_auroc_pct" in stdout and "target anomaly.mean_auroc_pct >= 97.0" in stdout
 

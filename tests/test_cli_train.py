@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from aeserve import checkpoint
-from aeserve import evaluate_torch as ev
+from aeserve import post_training as ev
 from aeserve.cli import main
 from aeserve.data import load_dataset, split_validation
 

@@ -17,8 +17,8 @@ import pytest
 from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
 
 import aeserve
-from aeserve import anomaly, latent
-from aeserve.errors import CardError, PayloadError
+from aeserve import anomaly, noise
+from aeserve.errors import CardError, InputError, PayloadError
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_generate_same_seed_same_images(vae):
     assert 0 <= b.min() and b.max() <= 1
     assert not np.array_equal(vae.generate(n=8, seed=4), a)
     # item i is decode(standard_normal(seed, i) * T)
-    np.testing.assert_allclose(b[37:38], vae.decode(latent.standard_normal(3, 37, 1, 16)), atol=1e-6)
+    np.testing.assert_allclose(b[37:38], vae.decode(noise.standard_normal(3, 37, 1, 16)), atol=1e-6)
 
 
 def test_generate_independent_of_chunking_and_concurrency(client_repo, vae):
@@ -73,7 +73,7 @@ def test_temperature_scales_the_latent(vae):
     zero = vae.generate(n=3, seed=1, temperature=0.0)
     np.testing.assert_allclose(zero, np.repeat(vae.decode(np.zeros((1, 16))), 3, axis=0), atol=1e-6)
     half = vae.generate(n=2, seed=1, temperature=0.5)
-    np.testing.assert_allclose(half, vae.decode(0.5 * latent.standard_normal(1, 0, 2, 16)), atol=1e-6)
+    np.testing.assert_allclose(half, vae.decode(0.5 * noise.standard_normal(1, 0, 2, 16)), atol=1e-6)
 
 
 def test_encode_decode_reconstruct(vae, ae):
@@ -97,7 +97,7 @@ def test_posterior_sample_is_seeded_per_item(vae):
     np.testing.assert_array_equal(s, vae.encode(x, posterior="sample", seed=7))
     assert not np.allclose(s, vae.encode(x, posterior="sample", seed=8))
     mu, logvar = vae.encode_params(x)
-    eps = latent.standard_normal(7, 0, 20, 16)
+    eps = noise.standard_normal(7, 0, 20, 16)
     np.testing.assert_allclose(s, mu + np.exp(logvar / 2) * eps, rtol=1e-5, atol=1e-6)
     r = vae.reconstruct(x, posterior="sample", seed=7)
     np.testing.assert_allclose(r, vae.decode(s), atol=1e-6)
@@ -132,7 +132,7 @@ def test_anomaly_scores(vae, ae):
         np.testing.assert_allclose(small.anomaly_score(x, method="elbo", k=4, seed=1), elbo, rtol=1e-6)
     # K=1 by hand: -log p(x | decode(mu + sigma*eps)) + KL
     mu, logvar = vae.encode_params(x)
-    eps = latent.standard_normal(2, 0, 13, 16)
+    eps = noise.standard_normal(2, 0, 13, 16)
     x_hat = vae.decode(mu + np.exp(logvar / 2) * eps)
     by_hand = anomaly.neg_elbo(x, x_hat[None], mu, logvar, "bernoulli")
     np.testing.assert_allclose(vae.anomaly_score(x, method="elbo", k=1, seed=2), by_hand, rtol=1e-5)
@@ -230,3 +230,14 @@ def test_acceptance_default_client_on_shipped_repository_without_torch(shipped_r
                          cwd=shipped_repository.parent)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == "mnist_vae (16, 1, 28, 28) float32"
+
+
+def test_threads_knob_sets_requests_in_flight_and_ort_threads(client_repo):
+    with aeserve.Client(repository=client_repo, model="t_vae", threads=3) as c:
+        assert c._conn.batcher.max_in_flight == 3 and c.runtime._intra == 1
+        z = c.generate(40, seed=1)
+    with aeserve.Client(repository=client_repo, model="t_vae", threads=4, max_in_flight=2) as c:
+        assert c._conn.batcher.max_in_flight == 2 and c.runtime._intra == 2
+        assert np.array_equal(c.generate(40, seed=1), z)
+    with pytest.raises(InputError, match="threads must be a positive integer"):
+        aeserve.Client(repository=client_repo, threads=0)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from aeserve.data import DATASETS, Dataset, load_dataset, split_validation
 from aeserve.data import builtin
-from aeserve.errors import ConfigError, DataError
+from aeserve.errors import ConfigError, DataError, SplitNotFoundError
 
 _IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
 
@@ -196,7 +196,7 @@ def test_idx_dir_without_labels_or_test(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no labels"):
         load_dataset(tmp_path, classes=[1])
     (tmp_path / "t10k-images-idx3-ubyte").unlink()
-    with pytest.raises(DataError, match="no 'test' split.*split_validation"):
+    with pytest.raises(SplitNotFoundError, match="no 'test' split.*split_validation"):
         load_dataset(tmp_path, "test")
     assert len(load_dataset(tmp_path, "all")) == 12
 
@@ -336,14 +336,56 @@ def test_png_folders(tmp_path: Path) -> None:
     assert load_dataset(tmp_path / "rgb" / "a.png").input_shape == (3, 5, 5)
 
 
+def test_png_class_folders_named_by_words(tmp_path: Path) -> None:
+    # torchvision ImageFolder convention: sorted names -> 0, 1, ...; names kept
+    for name, count, value in (("dog", 2, 200), ("cat", 1, 10), ("bird", 3, 90), ("7", 1, 70)):
+        for i in range(count):
+            save_png(tmp_path / "pets" / name / f"{i}.png", np.full((4, 4), value, np.uint8))
+    ds = load_dataset(tmp_path / "pets")
+    assert ds.class_names == ("7", "bird", "cat", "dog")
+    assert ds.y.tolist() == [0, 1, 1, 1, 2, 3, 3]
+    assert np.allclose(ds.x[:, 0, 0, 0] * 255, [70, 90, 90, 90, 10, 200, 200])
+    assert [ds.class_names[i] for i in ds.y] == ["7", "bird", "bird", "bird", "cat", "dog", "dog"]
+    assert "bird, cat" in repr(ds)
+    cats = load_dataset(tmp_path / "pets", classes=[2], limit=1)
+    assert cats.y.tolist() == [2] and cats.class_names == ds.class_names  # indices keep their names
+    train, val = split_validation(ds, 0.3, seed=0)
+    assert train.class_names == val.class_names == ds.class_names
+    # integer-named folders keep their integer labels and have no names
+    save_png(tmp_path / "digits" / "3" / "a.png", np.zeros((4, 4), np.uint8))
+    assert load_dataset(tmp_path / "digits").class_names is None
+
+
+def test_fashion_mnist_class_names() -> None:
+    ds = load_dataset("fashion-mnist", "test", limit=3)
+    assert len(ds.class_names) == 10 and ds.class_names[9] == "Ankle boot" and ds.class_names[0] == "T-shirt/top"
+    assert load_dataset("mnist", "test", limit=3).class_names is None
+
+
+def test_dataset_class_names_checked() -> None:
+    x = np.zeros((2, 3), np.float32)
+    with pytest.raises(DataError, match="class_names"):
+        Dataset(x, None, "no labels", ("a",))
+    with pytest.raises(DataError, match=r"only 1 class names"):
+        Dataset(x, np.array([0, 1]), "short", ("a",))
+
+
+def test_split_missing_from_a_train_only_source(tmp_path: Path) -> None:
+    make_idx_dir(tmp_path / "idx", gz=False)
+    (tmp_path / "idx" / "t10k-images-idx3-ubyte").unlink()
+    (tmp_path / "idx" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(SplitNotFoundError, match="no 'test' split"):
+        load_dataset(tmp_path / "idx", "test")
+    np.savez(tmp_path / "train_only.npz", x_train=np.zeros((3, 4), np.uint8))
+    with pytest.raises(SplitNotFoundError, match="no 'test' split"):
+        load_dataset(tmp_path / "train_only.npz", "test")
+
+
 def test_png_errors(tmp_path: Path) -> None:
     save_png(tmp_path / "sizes" / "a.png", np.zeros((4, 4), np.uint8))
     save_png(tmp_path / "sizes" / "b.png", np.zeros((5, 4), np.uint8))
     with pytest.raises(DataError, match=r"b.png: image is \(C, H, W\) \(1, 5, 4\); expected \(1, 4, 4\)"):
         load_dataset(tmp_path / "sizes")
-    save_png(tmp_path / "named" / "cat" / "a.png", np.zeros((4, 4), np.uint8))
-    with pytest.raises(DataError, match="not integer labels"):
-        load_dataset(tmp_path / "named")
     save_png(tmp_path / "mixed" / "a.png", np.zeros((4, 4), np.uint8))
     save_png(tmp_path / "mixed" / "1" / "b.png", np.zeros((4, 4), np.uint8))
     with pytest.raises(DataError, match="both loose PNGs and class subfolders"):
@@ -353,8 +395,21 @@ def test_png_errors(tmp_path: Path) -> None:
         load_dataset(tmp_path / "empty")
     (tmp_path / "corrupt").mkdir()
     (tmp_path / "corrupt" / "x.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(DataError, match="cannot read .*x.png as PNG"):
+    with pytest.raises(DataError, match="cannot read image .*x.png"):
         load_dataset(tmp_path / "corrupt")
+
+
+def test_16bit_png_loads_scaled_like_load_images(tmp_path: Path) -> None:
+    from aeserve.images import load_images
+
+    folder = tmp_path / "wide"
+    folder.mkdir()
+    values = np.array([[0, 257], [40000, 65535]], np.uint16)
+    Image.fromarray(values).save(folder / "a.png")
+    ds = load_dataset(folder)
+    assert ds.input_shape == (1, 2, 2)
+    np.testing.assert_allclose(ds.x[0, 0], values / 65535.0, rtol=1e-6)       # not refused, not saturated
+    np.testing.assert_array_equal(ds.x, load_images([folder / "a.png"]))       # one reader, one rule
 
 
 # ---------------------------------------------------------------- limit, classes, arguments

@@ -41,8 +41,17 @@ def _client(repo, name):
 
 
 # ---- whole reports ---------------------------------------------------------------------------
+def test_progress_goes_to_the_logger_not_to_the_terminal(repo, capfd, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, "aeserve.eval"):
+        evaluate("ident", repository=repo, limit=10, baselines=False, sections="reconstruction", progress=False)
+    assert capfd.readouterr().err == ""
+    assert any("[eval] reconstruction" in r.getMessage() for r in caplog.records)
+
+
 def test_identity_model_reconstructs_perfectly_and_denoises_nothing(repo, tmp_path):
-    r = evaluate("ident", repository=repo, subset=100, baselines=False, sections="reconstruction,denoising",
+    r = evaluate("ident", repository=repo, limit=100, baselines=False, sections="reconstruction,denoising",
                  progress=False, log=lambda m: None)
     rec = r["sections"]["reconstruction"]
     assert rec["mse"] == 0.0 and rec["psnr"] == math.inf
@@ -52,13 +61,13 @@ def test_identity_model_reconstructs_perfectly_and_denoises_nothing(repo, tmp_pa
     path = write_json(r, tmp_path / "r.json")
     back = json.loads(path.read_text())                  # strict JSON: inf written as a string
     assert back["sections"]["reconstruction"]["psnr"] == "inf"
-    assert back["data"] == {"name": "mnist", "split": "test", "n": 100, "subset": 100}
+    assert back["data"] == {"name": "mnist", "split": "test", "n": 100, "limit": 100}
     table = format_table(r)
     assert "reconstruction" in table and "inf" in table and "gaussian_0.5.psnr_noisy" in table
 
 
 def test_sections_that_do_not_apply_are_skipped_with_a_reason(repo):
-    r = evaluate("ident", repository=repo, subset=50, baselines=False, sections=["likelihood", "anomaly"],
+    r = evaluate("ident", repository=repo, limit=50, baselines=False, sections=["likelihood", "anomaly"],
                  one_class_repository=repo, progress=False, log=lambda m: None)
     assert "VAE" in r["sections"]["likelihood"]["skipped"]
     assert "mnist_oneclass0" in r["sections"]["anomaly"]["skipped"] and "--train" in r["sections"]["anomaly"]["skipped"]
@@ -67,8 +76,8 @@ def test_sections_that_do_not_apply_are_skipped_with_a_reason(repo):
 def test_bad_arguments(repo):
     with pytest.raises(ConfigError, match="expected some of"):
         evaluate("ident", repository=repo, sections="recon")
-    with pytest.raises(InputError, match="subset"):
-        evaluate("ident", repository=repo, subset=0)
+    with pytest.raises(InputError, match="limit"):
+        evaluate("ident", repository=repo, limit=0)
     with pytest.raises(ModelNotFoundError):
         evaluate("nope", repository=repo)
     with pytest.raises(ConfigError, match="unknown dataset"):
@@ -147,7 +156,7 @@ def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
     x, y = test_set.x, test_set.y
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
-    r = evaluate_one_class("mnist", subset=300, repository=tmp_path, progress=False, log=lambda m: None)
+    r = evaluate_one_class("mnist", limit=300, repository=tmp_path, progress=False, log=lambda m: None)
     a = r["sections"]["anomaly"]
     assert r["data"]["n"] == 300 and len(a["auroc_pct"]) == 10
     assert 70 < a["mean_auroc_pct"] < 100                 # "distance to the class mean" is a decent detector
@@ -167,7 +176,7 @@ def test_generation_of_one_fixed_digit(tmp_path, test_set):
     threes = np.flatnonzero(y == 3)
     probs = Classifier(default_classifier_path("mnist")).predict(x[threes]).probs
     fx.write_constant_ae(tmp_path, "three", x[threes[np.argmax(probs[:, 3])]])  # a clear 3
-    r = evaluate("three", repository=tmp_path, subset=300, sections="generation", n_generate=200,
+    r = evaluate("three", repository=tmp_path, limit=300, sections="generation", n_generate=200,
                  progress=False, log=lambda m: None)
     g = r["sections"]["generation"]
     assert g["confident_share"] == 1.0
@@ -192,7 +201,7 @@ def test_codecs_on_mnist_match_published_sizes(test_set, tmp_path):
 
 
 def test_compression_section_through_client(repo, tmp_path):
-    r = evaluate("ident", repository=repo, subset=60, sections="compression", compression_n=40,
+    r = evaluate("ident", repository=repo, limit=60, sections="compression", compression_n=40,
                  plot=tmp_path / "rd.png", progress=False, log=lambda m: None)
     m = r["sections"]["compression"]["model"]
     assert m["n"] == 40 and m["psnr_reconstruct"] == math.inf

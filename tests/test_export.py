@@ -20,7 +20,8 @@ from aeserve.export import export_checkpoint, export_model
 from aeserve.export import exporter as exporter_mod
 from aeserve.export.onnx_graphs import Graph, export_graphs, find_random_ops, symbolic_batch
 from aeserve.export.writer import temp_dirs
-from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches, session
+from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches
+from aeserve.ort_session import cpu_session
 from aeserve.models import build_model
 from aeserve.repository import Repository, card_from_config
 
@@ -58,8 +59,8 @@ def test_vae_graphs_contract(vae_repo):
     repo, model, result = vae_repo
     assert result.name == "toy_vae" and result.version == 1 and result.exporter == "dynamo"
     assert result.paths["encoder"] == repo / "toy_vae_encoder" / "1" / "model.onnx"
-    enc = session(str(result.paths["encoder"]))
-    dec = session(str(result.paths["decoder"]))
+    enc = cpu_session(str(result.paths["encoder"]))
+    dec = cpu_session(str(result.paths["decoder"]))
     assert [i.name for i in enc.get_inputs()] == ["x"]
     assert [o.name for o in enc.get_outputs()] == ["mu", "logvar"]
     assert [i.name for i in dec.get_inputs()] == ["z"] and [o.name for o in dec.get_outputs()] == ["x_hat"]
@@ -292,3 +293,17 @@ def test_export_checkpoint_checks_arguments_before_reading(tmp_path):
         export_checkpoint(tmp_path / "missing.pt", tmp_path / "repo", name="m", max_batch=0)
     with pytest.raises(RepositoryError):
         export_checkpoint(tmp_path / "missing.pt", tmp_path / "repo", name="../m")
+
+
+def test_model_left_in_another_dtype_or_training_mode_exports_from_a_cpu_copy(tmp_path):
+    """A model left as training ended (train mode, float64 here; CUDA takes the same path:
+    ``exporter.cpu_copy``) exports, and the caller's model keeps its dtype and mode."""
+    model = tiny("vae", "mlp").double().train()
+    result = export_model(model, tmp_path, "left_over", max_batch=8)
+    assert result.max_abs_diff < 1e-4
+    assert model.training and next(model.parameters()).dtype == torch.float64
+    copy_ = exporter_mod.cpu_copy(model)
+    assert copy_ is not model and not copy_.training and next(copy_.parameters()).device.type == "cpu"
+    already = tiny("ae", "mlp")
+    assert exporter_mod.cpu_copy(already) is already
+

@@ -63,3 +63,18 @@ def test_regenerate_verb(tmp_path, ckpt, capsys):
     code, out, err = run_cli(["regenerate", "--manifest", str(tmp_path / "none.json"), "--repo", str(tmp_path / "x")],
                              capsys)
     assert code == 2 and "does not exist" in err
+
+
+def test_export_verb_int8(tmp_path, capsys):
+    """--quantize int8 on a shipped checkpoint: the PSNR gate's figures are printed; the bound is passed on."""
+    from pathlib import Path
+
+    ckpt_path = Path(__file__).resolve().parents[1] / "export" / "checkpoints" / "mnist_ae2.pt"
+    repo = tmp_path / "repo"
+    code, out, err = run_cli(["export", "--ckpt", str(ckpt_path), "--repo", str(repo), "--name", "q",
+                              "--max-batch", "16", "--quantize", "int8", "--max-psnr-drop", "0.5"], capsys)
+    assert code == 0, err
+    assert "int8 (encoder static, decoder dynamic): PSNR" in out and "bound 0.5 dB" in out
+    assert Repository(repo).model("q").card.extra["export.precision"] == "int8"
+    code, out, err = run_cli(["export", "--ckpt", str(ckpt_path), "--repo", str(repo), "--max-psnr-drop", "1"], capsys)
+    assert code == 2 and "quantize='int8' exports only" in err

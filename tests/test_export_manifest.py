@@ -14,7 +14,7 @@ from aeserve import checkpoint
 from aeserve.card import ModelCard
 from aeserve.errors import CheckpointError, ConfigError
 from aeserve.export import load_manifest, regenerate
-from aeserve.export.parity import session
+from aeserve.ort_session import cpu_session
 from aeserve.models import build_model
 from aeserve.repository import Repository
 
@@ -87,9 +87,9 @@ def test_regenerate_builds_and_replaces(tmp_path, export_dir):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["repo"]  # no staging/old dirs left
 
     # regenerating again yields numerically the same graphs
-    first = session(str(r.model("a").decoder_path())).run(None, {"z": np.ones((2, 3), np.float32)})[0]
+    first = cpu_session(str(r.model("a").decoder_path())).run(None, {"z": np.ones((2, 3), np.float32)})[0]
     regenerate(export_dir / "manifest.json", repo)
-    again = session(str(Repository(repo).model("a").decoder_path())).run(None, {"z": np.ones((2, 3), np.float32)})[0]
+    again = cpu_session(str(Repository(repo).model("a").decoder_path())).run(None, {"z": np.ones((2, 3), np.float32)})[0]
     np.testing.assert_array_equal(first, again)
 
 

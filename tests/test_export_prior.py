@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import onnx
@@ -39,10 +40,20 @@ def export_dir(tmp_path_factory):
     return d
 
 
-def test_regenerate_embeds_the_prior_file(export_dir, tmp_path):
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def regenerated(export_dir, tmp_path_factory):
+    repo = tmp_path_factory.mktemp("regen") / "repo"
     regenerate(export_dir / "manifest.json", repo)
-    m = Repository(repo).model("a")
+    return repo
+
+
+def copy_of(repo, tmp_path):
+    shutil.copytree(repo, tmp_path / "repo")
+    return tmp_path / "repo"
+
+
+def test_regenerate_embeds_the_prior_file(export_dir, regenerated):
+    m = Repository(regenerated).model("a")
     want = json.loads((export_dir / "priors" / "a.json").read_text())
     assert m.card.get("prior") == want["prior"] and m.card.get("prior.sha256") == want["prior.sha256"]
     for path in (m.encoder_path(), m.decoder_path()):
@@ -51,9 +62,8 @@ def test_regenerate_embeds_the_prior_file(export_dir, tmp_path):
     assert LatentPrior.from_card(m.card).classes == (0, 1)
 
 
-def test_bad_prior_files_leave_the_repository_alone(export_dir, tmp_path):
-    repo = tmp_path / "repo"
-    regenerate(export_dir / "manifest.json", repo)
+def test_bad_prior_files_leave_the_repository_alone(export_dir, regenerated, tmp_path):
+    repo = copy_of(regenerated, tmp_path)
     before = sorted(p.name for p in repo.rglob("*"))
     bad = tmp_path / "bad"
     (bad / "priors").mkdir(parents=True)
@@ -71,9 +81,8 @@ def test_bad_prior_files_leave_the_repository_alone(export_dir, tmp_path):
     assert sorted(p.name for p in repo.rglob("*")) == before
 
 
-def test_write_card_version_checks_entries(export_dir, tmp_path):
-    repo = tmp_path / "repo"
-    regenerate(export_dir / "manifest.json", repo)
+def test_write_card_version_checks_entries(regenerated, tmp_path):
+    repo = copy_of(regenerated, tmp_path)
     with pytest.raises(CardError, match="str to str"):
         write_card_version(repo, "a", {"prior.extra": 1})
     with pytest.raises(CardError, match="unknown family"):

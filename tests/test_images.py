@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from aeserve.errors import DataError, InputError
-from aeserve.images import as_batch, as_latents, load_images, save_grid, to_uint8
+from aeserve.images import as_batch, as_latents, load_images, read_image, read_images, save_grid, to_uint8
 
 SHAPE = (1, 28, 28)
 
@@ -105,6 +105,30 @@ def test_load_images_errors(tmp_path):
         load_images([tmp_path / "junk.png"])
     save_grid(np.zeros((1, 1, 8, 8), np.float32), tmp_path / "a.png")
     save_grid(np.zeros((1, 1, 9, 9), np.float32), tmp_path / "b.png")
-    with pytest.raises(InputError, match="different sizes"):
+    with pytest.raises(DataError, match=r"b.png: image is \(C, H, W\) \(1, 9, 9\); expected \(1, 8, 8\)"):
         load_images([tmp_path / "a.png", tmp_path / "b.png"])
     assert load_images([tmp_path / "a.png"], channels=3).shape == (1, 3, 8, 8)
+    Image.fromarray(np.zeros((4, 4), np.float32), mode="F").save(tmp_path / "f.tif")
+    with pytest.raises(DataError, match="mode F"):
+        load_images([tmp_path / "f.tif"])
+
+
+def _save_u16(path, arr):
+    Image.fromarray(arr.astype(np.uint16)).save(path)
+    with Image.open(path) as img:
+        assert img.mode.startswith("I")            # really a 16-bit greyscale PNG on disk
+
+
+def test_16bit_png_is_scaled_not_saturated(tmp_path):
+    values = np.array([[0, 1000], [32768, 65535]])
+    _save_u16(tmp_path / "wide.png", values)
+    x = read_image(tmp_path / "wide.png")
+    assert x.dtype == np.float32 and x.shape == (1, 2, 2)
+    np.testing.assert_allclose(x[0], values / 65535.0, rtol=1e-6)
+    assert read_image(tmp_path / "wide.png", channels=3).shape == (3, 2, 2)
+    np.testing.assert_allclose(load_images([tmp_path / "wide.png"])[0], values[None] / 65535.0, rtol=1e-6)
+    # mixed with an 8-bit file: one float batch, each file on its own scale
+    Image.fromarray(np.full((2, 2), 255, np.uint8)).save(tmp_path / "byte.png")
+    both = read_images([tmp_path / "byte.png", tmp_path / "wide.png"])
+    assert both.dtype == np.float32 and both[0].min() == 1.0 and both[1].max() == 1.0
+    assert read_images([tmp_path / "byte.png"]).dtype == np.uint8

@@ -68,3 +68,48 @@ def test_latent_scatter_validation(tmp_path):
 def test_import_does_not_load_matplotlib():
     code = "import sys, aeserve.plots; sys.exit('matplotlib' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_latent_scatter_legend_uses_class_names(tmp_path, monkeypatch):
+    from matplotlib.axes import Axes
+
+    seen = []
+    original = Axes.legend
+
+    def spy(self, *args, **kwargs):
+        seen.append(list(args[1]) if len(args) > 1 else None)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "legend", spy)
+    z = np.random.default_rng(0).standard_normal((6, 2))
+    y = np.array([0, 1, 2, 2, 1, 0])
+    latent_scatter(z, y, tmp_path / "named.png", class_names=("cat", "dog", "bird"))
+    latent_scatter(z, y, tmp_path / "numbered.png")
+    assert seen == [["cat", "dog", "bird"], ["0", "1", "2"]]
+    with pytest.raises(InputError, match="class_names has 2 names"):
+        latent_scatter(z, y, tmp_path / "short.png", class_names=("cat", "dog"))
+    with pytest.raises(InputError, match="no labels"):
+        latent_scatter(z, None, tmp_path / "short.png", class_names=("cat",))
+
+
+def test_plots_leave_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    code = (
+        "import sys, matplotlib, numpy as np\n"
+        "from aeserve.plots import latent_scatter\n"
+        "from aeserve.eval.compression import rate_distortion_plot\n"
+        "before = matplotlib.get_backend()\n"
+        f"latent_scatter(np.zeros((3, 2)), None, {str(tmp_path / 'a.png')!r})\n"
+        "rows = [{'codec': 'png', 'setting': 0, 'bytes_per_image': 10.0, 'psnr': float('inf')},\n"
+        "        {'codec': 'jpeg', 'setting': 50, 'bytes_per_image': 5.0, 'psnr': 20.0}]\n"
+        f"rate_distortion_plot(rows, {str(tmp_path / 'b.png')!r}, title='t')\n"
+        "assert matplotlib.get_backend() == before == 'svg', matplotlib.get_backend()\n"
+        "assert 'matplotlib.pyplot' not in sys.modules\n"
+    )
+    import os
+
+    env = dict(os.environ, MPLBACKEND="svg")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    for name in ("a.png", "b.png"):
+        with Image.open(tmp_path / name) as img:
+            assert img.format == "PNG"

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from aeserve import latent
+from aeserve import noise
 from aeserve.card import ModelCard
 from aeserve.errors import CardError, InputError
 from aeserve.prior import FINGERPRINT_KEY, PRIOR_KEY, LatentPrior, component_bytes
@@ -119,7 +119,7 @@ def test_sampling_is_counter_based_and_follows_the_mixture():
     np.testing.assert_array_equal(p.sample(3, 57, 1), b[57:58])
     assert not np.array_equal(p.sample(4, 0, 8), a)
     # item i = mu_c + T * L_c eps_i with eps the standard normal rows of the same seed
-    eps = latent.standard_normal(3, 0, 200, 4).astype(np.float64)
+    eps = noise.standard_normal(3, 0, 200, 4).astype(np.float64)
     resid = b.astype(np.float64)[:, None, :] - p.means[None]
     fit = [np.abs(np.linalg.solve(p.chol[k], resid[:, k].T).T - eps).max(1) for k in range(3)]
     assert np.all(np.min(fit, axis=0) < 1e-4)

@@ -286,3 +286,28 @@ def test_runtime_works_from_many_threads(fake):
             outs = list(pool.map(lambda i: rt.encode("toy", np.zeros((1 + i % 4, 1, 4, 4), np.float32))["z"],
                                  range(16)))
         assert [o.shape[0] for o in outs] == [1 + i % 4 for i in range(16)]
+
+
+def test_lost_connection_and_reconnect_are_logged(fake, caplog, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(FakeTriton, "protocol_version", "HTTP/1.0")  # no kept-alive socket outlives the server
+    srv, url = fake
+    port = srv.server_address[1]
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    with caplog.at_level(logging.INFO, "aeserve"), TritonRuntime(url, timeout=1, connect_timeout=1) as rt:
+        rt.encode("toy", x)
+        srv.shutdown()
+        srv.server_close()
+        with pytest.raises(ServerUnavailableError):
+            rt.encode("toy", x)
+        assert any(r.levelno == logging.WARNING and "dropping this thread's connection" in r.getMessage()
+                   for r in caplog.records)
+        again = ThreadingHTTPServer(("127.0.0.1", port), FakeTriton)
+        threading.Thread(target=again.serve_forever, daemon=True).start()
+        try:
+            assert rt.encode("toy", x)["z"].shape == (1, 2)
+        finally:
+            again.shutdown()
+            again.server_close()
+    assert any("reconnecting to" in r.getMessage() for r in caplog.records)

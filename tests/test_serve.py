@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 import types
 import urllib.request
@@ -25,8 +24,9 @@ from aeserve.errors import InputError, RepositoryError, ServerError, ServerUnava
 from aeserve.repository import Repository, parse_config
 from aeserve.serve import free_ports, serve
 from aeserve.serve.derived import TEMPLATE, derive_config, derive_repository
-from aeserve.serve.launcher import resolve_mode
+from aeserve.serve.options import resolve_mode
 from aeserve.serve.process import group_members, shm_segments
+from serve_helpers import fake_tritonserver
 
 # ---- derived repository ----------------------------------------------------------------
 
@@ -144,6 +144,38 @@ def test_backend_model_batches_requests_and_splits_back(backend_model):
             np.testing.assert_allclose(r.outputs[name], want, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e39, -0.5, 1.5])
+def test_backend_model_refuses_what_the_client_refuses(backend_model, bad):
+    """NaN/Inf, values that overflow FP32 (1e39 arrives as inf) and images outside [0, 1]
+    get an error response naming the input; the other requests of the batch are answered."""
+    inst, pb, m = backend_model
+    good = np.full((2, *m.card.input_shape), 0.5, np.float32)
+    x = np.full((1, *m.card.input_shape), 0.5, np.float64)
+    x.flat[7] = bad
+    responses = inst.execute([pb.Request([pb.Tensor("x", good)]), pb.Request([pb.Tensor("x", x)])])
+    assert responses[0].error is None and len(responses[0].outputs)
+    err = responses[1].error
+    assert err is not None and "bad request: input 'x'" in err and not responses[1].outputs
+    assert ("NaN/Inf" in err) if not -1 <= bad <= 2 else ("expected images in [0, 1]" in err)
+
+
+def test_backend_model_refuses_non_finite_outputs(backend_model):
+    inst, pb, m = backend_model
+    outs = [o.name for o in m.encoder_config.output]
+    real_run = inst.session.run
+
+    def run(names, feeds):
+        res = real_run(names, feeds)
+        res[0][-1, 0] = np.nan  # the last request's first output goes bad
+        return res
+
+    inst.session = types.SimpleNamespace(run=run)
+    x = np.zeros((2, *m.card.input_shape), np.float32)
+    responses = inst.execute([pb.Request([pb.Tensor("x", x)]), pb.Request([pb.Tensor("x", x[:1])])])
+    assert responses[0].error is None
+    assert f"output {outs[0]!r} is not finite" in responses[1].error
+
+
 def test_backend_model_answers_bad_requests_individually(backend_model):
     inst, pb, m = backend_model
     outs = [o.name for o in m.encoder_config.output]
@@ -189,32 +221,6 @@ def test_native_mode_needs_tritonserver_on_path(monkeypatch, tmp_path):
     assert resolve_mode("auto") == "bundled"
 
 
-FAKE_TRITON = textwrap.dedent("""\
-    #!{python}
-    # stand-in for the official tritonserver: records its argv, answers /v2/health/ready
-    import http.server, json, sys
-    args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
-    json.dump(sys.argv[1:], open({record!r}, "w"))
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200 if self.path == "/v2/health/ready" and {ready} else 503)
-            self.end_headers()
-        def log_message(self, *a):
-            pass
-    http.server.HTTPServer((args["http-address"], int(args["http-port"])), H).serve_forever()
-    """)
-
-
-def fake_tritonserver(tmp_path, monkeypatch, ready=True) -> Path:
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    exe = bin_dir / "tritonserver"
-    exe.write_text(FAKE_TRITON.format(python=sys.executable, record=str(tmp_path / "argv.json"), ready=ready))
-    exe.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    return tmp_path / "argv.json"
-
-
 def test_native_mode_serves_the_repository_as_is(serving_repository, tmp_path, monkeypatch):
     record = fake_tritonserver(tmp_path, monkeypatch)
     assert resolve_mode("auto") == "native"
@@ -223,8 +229,12 @@ def test_native_mode_serves_the_repository_as_is(serving_repository, tmp_path, m
         assert server.mode == "native" and server.ready()
         argv = json.loads(record.read_text())
         assert f"--model-repository={serving_repository.resolve()}" in argv
+        key = server.api_key
+        assert len(key) >= 16 and server.model_control == "explicit"
         for a in (f"--http-port={h}", f"--grpc-port={g}", f"--metrics-port={m}", "--http-address=127.0.0.1",
-                  "--model-control-mode=explicit", "--load-model=*", "--exit-timeout-secs=5"):
+                  "--model-control-mode=explicit", "--load-model=*", "--exit-timeout-secs=5",
+                  f"--http-restricted-api=model-repository,logging,trace:aeserve-api-key={key}",
+                  f"--grpc-restricted-protocol=model-repository,logging,trace:aeserve-api-key={key}"):
             assert a in argv
         assert not any(a.startswith("--backend-directory") for a in argv)
         pid, workdir = server.pid, server.workdir

@@ -12,7 +12,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from aeserve.export.manifest import load_manifest, regenerate
 from aeserve.export.onnx_graphs import find_random_ops, symbolic_batch
-from aeserve.export.parity import session
+from aeserve.ort_session import cpu_session
 from aeserve.repository import CONFIG_FILENAME, Repository, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def test_every_graph_is_valid_and_runs(repo):
         assert not any(i.data_location == onnx.TensorProto.EXTERNAL for i in proto.graph.initializer)
         # readable by the ONNX Runtime (1.19) inside the pinned Triton 24.10 image
         assert proto.ir_version <= 10 and all(o.version <= 21 for o in proto.opset_import if o.domain == "")
-        sess = session(str(path))
+        sess = cpu_session(str(path))
         assert [i.name for i in sess.get_inputs()] == [i.name for i in cfg.input]
         assert [o.name for o in sess.get_outputs()] == [o.name for o in cfg.output]
         for n in (1, 64):
@@ -112,6 +112,6 @@ def test_regenerated_graphs_equal_the_committed_ones(repo, regenerated):
         z = rng.standard_normal((64, shipped.card.latent_dim), dtype=np.float32)
         for path_a, path_b, feed in ((shipped.encoder_path(), fresh.encoder_path(), {"x": x}),
                                      (shipped.decoder_path(), fresh.decoder_path(), {"z": z})):
-            a, b = session(str(path_a)).run(None, feed), session(str(path_b)).run(None, feed)
+            a, b = cpu_session(str(path_a)).run(None, feed), cpu_session(str(path_b)).run(None, feed)
             for got, want in zip(b, a):
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=f"{name}: {path_a.parent.parent.name}")

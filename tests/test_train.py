@@ -1,4 +1,4 @@
-"""aeserve.train / aeserve.evaluate_torch: determinism, the card it writes, and up-front validation."""
+"""aeserve.train / aeserve.post_training: determinism, the card it writes, and up-front validation."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aeserve import checkpoint
-from aeserve import evaluate_torch as ev
+from aeserve import post_training as ev
 from aeserve.data import load_dataset, split_validation
 from aeserve.errors import ConfigError, DataError
 from aeserve.train import torch_threads, train
@@ -237,3 +237,16 @@ def test_full_mnist_mlp_vae_epoch_trains_and_validates():
     assert len(result.history) == 1
     assert math.isfinite(result.history[0]["val_loss"])
     assert result.card.metrics["test_mse"] < 0.06
+
+
+def test_class_names_of_word_folders_go_into_the_card(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("dog", "cat"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
+    r = quick("ae", data=str(tmp_path / "pets"), hparams={"hidden": [8]}, limit=None, batch_size=4)
+    assert r.card.class_names == ("cat", "dog")
+    assert "class_names" not in quick("ae", limit=200).card.extra  # MNIST digits name themselves

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 import time
@@ -22,9 +21,9 @@ import tritonclient.http as thttp
 
 from aeserve import Client
 from aeserve.errors import ModelNotReadyError, ServerError, TimeoutError
-from aeserve.repository import Repository
-from aeserve.serve import free_ports, serve
+from aeserve.serve import admin_headers, free_ports, serve
 from aeserve.serve.process import group_members, shm_segments
+from serve_helpers import copy_model_pair
 
 pytestmark = pytest.mark.triton
 TIMEOUT = 5.0
@@ -33,12 +32,7 @@ TIMEOUT = 5.0
 @pytest.fixture(scope="module")
 def small_repo(serving_repository, tmp_path_factory):
     """One VAE model (its encoder and decoder) copied out of the served repository: quick to start."""
-    repo = Repository(serving_repository)
-    name = "mnist_vae" if "mnist_vae" in repo.models() else next(n for n in repo.models() if repo.model(n).card.is_vae)
-    root = tmp_path_factory.mktemp("faults") / "repo"
-    for part in ("_encoder", "_decoder"):
-        shutil.copytree(serving_repository / (name + part), root / (name + part))
-    return root, name
+    return copy_model_pair(serving_repository, tmp_path_factory.mktemp("faults") / "repo")
 
 
 def stream_until_killed(client: Client, started: threading.Event, server,
@@ -136,7 +130,7 @@ def test_unloaded_model_is_not_ready_then_reloads(explicit_server, small_repo):
         z = np.zeros((4, clients[0].card.latent_dim), np.float32)
         for c in clients:
             assert c.decode(z).shape[0] == 4
-        admin.unload_model(f"{name}_decoder")
+        admin.unload_model(f"{name}_decoder", headers=admin_headers(server.api_key))
         deadline = time.monotonic() + 30
         while admin.is_model_ready(f"{name}_decoder") and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -146,7 +140,7 @@ def test_unloaded_model_is_not_ready_then_reloads(explicit_server, small_repo):
             with pytest.raises(ModelNotReadyError):
                 c.generate(3)
             assert c.encode(np.zeros((2, *c.card.input_shape), np.float32)).shape[0] == 2  # encoder unaffected
-        admin.load_model(f"{name}_decoder")
+        admin.load_model(f"{name}_decoder", headers=admin_headers(server.api_key))
         for c in clients:
             assert c.decode(z).shape[0] == 4
     finally:

@@ -7,6 +7,7 @@ modules are imported lazily by name so ``aeserve generate`` never imports torch.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -29,6 +30,8 @@ VERBS = {
     "serve": "serve",
     "eval": "eval",
     "bench": "bench",
+    "batch": "batch",
+    "build-classifier": "build_classifier",
     "fit-prior": "prior_verbs",
     "shift": "prior_verbs",
 }
@@ -56,10 +59,40 @@ class LazyGroup(click.Group):
         return getattr(mod, "COMMANDS", {}).get(name)
 
 
+LOG_FORMAT = "aeserve %(levelname)s %(name)s: %(message)s"
+
+
+def _enable_logging(ctx: click.Context, verbose: int) -> None:
+    """Send ``aeserve.*`` log records to stderr for this command (INFO; DEBUG with -vv).
+
+    Only the CLI configures logging; the library is silent (NullHandler). The handler
+    and level are removed again when the command ends, so in-process callers see no change.
+    """
+    if verbose < 1:
+        return
+    logger = logging.getLogger("aeserve")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+    ctx.call_on_close(restore)
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="aeserve")
-def cli() -> None:
+@click.option("-v", "--verbose", count=True,
+              help="log what aeserve decides and retries to stderr (runtime choice, fallbacks, reconnects, "
+                   "export steps); -vv adds debug detail")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """aeserve: train autoencoders, export them to ONNX/Triton, and serve them."""
+    _enable_logging(ctx, verbose)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import click
 import numpy as np
 
-from ..errors import DataError, InputError
+from ..errors import DataError, InputError, SplitNotFoundError
 from ..fileio import write_bytes_atomic
 from ..images import as_batch
 
@@ -67,6 +67,13 @@ def _client(url: str | None, model: str | None, repo: str | None, quiet: bool) -
 def _inputs(client: Any, sources: tuple[str, ...], data: str | None, split: str | None,
             limit: int | None) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (and labels, if the source has them) from SOURCES or --data."""
+    x, y, _ = _dataset(client, sources, data, split, limit)
+    return x, y
+
+
+def _dataset(client: Any, sources: tuple[str, ...], data: str | None, split: str | None,
+             limit: int | None) -> tuple[np.ndarray, np.ndarray | None, tuple[str, ...] | None]:
+    """Images, labels and class names (None where the source has none) from SOURCES or --data."""
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
     if data is not None and sources:
@@ -77,13 +84,18 @@ def _inputs(client: Any, sources: tuple[str, ...], data: str | None, split: str 
         from ..images import load_images
 
         x = load_images(sources[:limit] if limit else sources, channels=client.card.input_shape[0])
-        return x, None
+        return x, None, None
     if data is None and len(sources) > 1:
         raise InputError(f"got {len(sources)} non-image sources; expected image files or ONE dataset path")
     from ..data import load_dataset
 
-    ds = load_dataset(data if data is not None else sources[0], split or ("test" if data else "all"), limit=limit)
-    return ds.x, ds.y
+    source, wanted = data if data is not None else sources[0], split or ("test" if data else "all")
+    try:
+        ds = load_dataset(source, wanted, limit=limit)
+    except SplitNotFoundError as e:
+        raise SplitNotFoundError(f"{source} has no {wanted!r} split; pass --split all (everything it holds) "
+                                 "or --split train") from e
+    return ds.x, ds.y, ds.class_names
 
 
 def _check_out(out: str, allowed: tuple[str, ...] | None) -> Path:
@@ -295,9 +307,12 @@ def latent_plot_command(sources: tuple[str, ...], data: str | None, split: str |
     with _client(url, model, repo, quiet) as c:
         if data is None and not sources:
             data = c.card.dataset
-        x, y = _inputs(c, sources, data, split, limit)
+        x, y, names = _dataset(c, sources, data, split, limit)
         z = c.encode(x, posterior=posterior)
-        latent_scatter(z, y, path, title=f"{c.model} ({c.card.family}/{c.card.arch}) on {data or sources[0]}")
+        if names is None and y is not None and c.card.class_names is not None:
+            names = c.card.class_names if y.min() >= 0 and y.max() < len(c.card.class_names) else None
+        latent_scatter(z, y, path, title=f"{c.model} ({c.card.family}/{c.card.arch}) on {data or sources[0]}",
+                       class_names=names)
         click.echo(f"wrote {path}: {len(z)} codes of dim {z.shape[1]} from {c.model}")
 
 

@@ -1,6 +1,6 @@
 """``aeserve eval``: a thin shell over ``aeserve.eval.evaluate``.
 
-    aeserve eval --model mnist_vae --subset 1000 --k 100 --out report.json
+    aeserve eval --model mnist_vae --limit 1000 --k 100 --out report.json
     aeserve eval --model mnist_vae --url grpc://localhost:8001          # measure a Triton deployment
     aeserve eval --one-class mnist --train                              # only the one-class protocol (trains 10 models)
 """
@@ -27,7 +27,8 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--url", default=None, help="Triton URL http://host[:8000] or grpc://host[:8001] "
                                           "[default: $AESERVE_URL, else embedded ONNX Runtime]")
 @click.option("--repo", default=None, help="model repository for embedded runs [default: ./model_repository]")
-@click.option("--subset", type=int, default=None, help="use the first N test images [default: all]")
+@click.option("--limit", type=int, default=None, help="use the first N test images [default: all]")
+@click.option("--subset", type=int, default=None, hidden=True, help="deprecated name of --limit")
 @click.option("--sections", default=None, metavar="LIST",
               help=f"comma-separated subset of: {','.join(SECTIONS)} [default: all]")
 @click.option("--k", "k", type=int, default=5000, show_default=True, help="importance samples per image (IWAE)")
@@ -50,19 +51,22 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--out", default=None, help="write the JSON report here (atomically)")
 @click.option("--plot", default=None, help="rate-distortion PNG [default: <out stem>_rd.png when --out is given]")
 @click.option("--quiet", is_flag=True, help="no progress output")
-def eval_command(model, data, url, repo, subset, sections, k, likelihood_n, binarize, one_class, train_one_class,
+def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_n, binarize, one_class, train_one_class,
                  one_class_repo, n_generate, temperature, classifier, compression_n, no_baselines, seed,
                  out, plot, quiet) -> None:
     """Measure a model's quality on its test split through the Client; print a table."""
     from ..eval import evaluate, evaluate_one_class, format_table, write_json
 
     log = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    if subset is not None:
+        click.echo("warning: --subset is deprecated; use --limit", err=True)
+        limit = subset if limit is None else limit
     if one_class is not None:
-        report = evaluate_one_class(one_class, url, subset=subset, train=train_one_class, repository=one_class_repo,
+        report = evaluate_one_class(one_class, url, limit=limit, train=train_one_class, repository=one_class_repo,
                                     seed=seed, progress=not quiet, log=log)
     else:
         report = evaluate(
-            model, data, url, repository=repo, subset=subset, sections=sections, k=k, likelihood_n=likelihood_n,
+            model, data, url, repository=repo, limit=limit, sections=sections, k=k, likelihood_n=likelihood_n,
             binarize=binarize, seed=seed, baselines=not no_baselines, train_one_class=train_one_class,
             one_class_repository=one_class_repo, n_generate=n_generate, temperature=temperature,
             classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),

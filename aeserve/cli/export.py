@@ -1,6 +1,7 @@
 """``aeserve export`` and ``aeserve regenerate``: thin shells over ``aeserve.export``.
 
     aeserve export --ckpt vae.pt --name mnist_vae --repo model_repository --max-batch 256
+    aeserve export --ckpt vae.pt --name mnist_vae_int8 --quantize int8 --max-psnr-drop 0.25
     aeserve regenerate --manifest export/manifest.json --repo model_repository
 """
 
@@ -25,9 +26,13 @@ def _int_list(text: str | None) -> list[int] | None:
 
 def _echo_result(r) -> None:
     via = "" if r.exporter == "dynamo" else " (dynamo export failed; used the TorchScript exporter)"
+    q = r.quantization
+    int8 = "" if q is None else (f"; int8 ({', '.join(f'{k} {v}' for k, v in q.methods.items())}): PSNR "
+                                 f"{q.psnr_fp32:.2f} -> {q.psnr_int8:.2f} dB on {q.images} images, "
+                                 f"bound {q.max_drop_db:g} dB")
     click.echo(f"exported {r.name} version {r.version}{' fp16' if r.fp16 else ''}{via}: "
                f"{r.paths['encoder']} and {r.paths['decoder']} "
-               f"(parity max abs diff {r.max_abs_diff:.2g})")
+               f"(parity max abs diff {r.max_abs_diff:.2g}{int8})")
 
 
 @click.command("export")
@@ -39,12 +44,18 @@ def _echo_result(r) -> None:
               help="Triton instance_group kind")
 @click.option("--instances", type=int, default=1, show_default=True, help="instances per device")
 @click.option("--fp16", is_flag=True, help="FP16 weights and math (FP32 inputs/outputs), gated at 1e-2")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="int8 graphs (ONNX Runtime quantization, calibrated on training images), refused if the "
+                   "reconstruction PSNR drops more than --max-psnr-drop")
+@click.option("--max-psnr-drop", type=float, default=None,
+              help="int8 quality bound in dB [default: 0.25]")
 @click.option("--preferred-batch-sizes", default=None, help="e.g. 64,256 [default: max/4,max]")
 @click.option("--queue-delay-us", type=int, default=100, show_default=True, help="dynamic batching delay")
 @click.option("--warmup", is_flag=True, help="add model_warmup (zeros at batch 1 and max)")
 @click.option("--prior", default=None, help="card entries JSON from `aeserve fit-prior --out` to embed")
 def export_command(ckpt: str, repo: str, name: str | None, max_batch: int, kind: str, instances: int,
-                   fp16: bool, preferred_batch_sizes: str | None, queue_delay_us: int, warmup: bool,
+                   fp16: bool, quantize: str | None, max_psnr_drop: float | None,
+                   preferred_batch_sizes: str | None, queue_delay_us: int, warmup: bool,
                    prior: str | None) -> None:
     """Export a checkpoint's encoder and decoder as the next version in a Triton repository."""
     from ..export.exporter import export_checkpoint
@@ -54,7 +65,8 @@ def export_command(ckpt: str, repo: str, name: str | None, max_batch: int, kind:
 
     _echo_result(export_checkpoint(ckpt, repo, name, max_batch=max_batch, kind=kind, instances=instances,
                                    fp16=fp16, preferred_batch_sizes=_int_list(preferred_batch_sizes),
-                                   queue_delay_us=queue_delay_us, warmup=warmup, card_extra=extra))
+                                   queue_delay_us=queue_delay_us, warmup=warmup, quantize=quantize,
+                                   max_psnr_drop_db=max_psnr_drop, card_extra=extra))
 
 
 @click.command("regenerate")

@@ -1,6 +1,8 @@
-"""``aeserve train``: a thin shell over ``aeserve.train.train``.
+"""``aeserve train``: a thin shell over ``aeserve.train.train`` (and ``aeserve.distributed.ddp``).
 
     aeserve train --family vae --arch conv --latent 16 --data mnist --epochs 5 --out vae.pt
+    aeserve train --family ae --epochs 5 --out ae.pt --nproc-per-node 2     # DDP, 2 processes
+    torchrun --nproc-per-node 2 -m aeserve.train --family ae --epochs 5 --out ae.pt
 """
 
 from __future__ import annotations
@@ -58,23 +60,46 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
 @click.option("--dense", type=int, default=None, help="conv: width of the dense layer")
 @click.option("--out", default=None, help="checkpoint path [default: <family>.pt]")
 @click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--nproc-per-node", type=int, default=None,
+              help="data-parallel processes on this node (DDP: gloo on CPU, NCCL with one GPU each)")
+@click.option("--nnodes", type=int, default=1, show_default=True, help="machines in a DDP run")
+@click.option("--node-rank", type=int, default=0, show_default=True, help="this machine's index, 0..nnodes-1")
+@click.option("--rdzv-endpoint", default=None, help="HOST:PORT of node 0 (multi-node DDP)")
 def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: int, batch_size: int, lr: float,
                   lr_schedule: str, seed: int, device: str, limit: int | None, classes: str | None, val_fraction: float,
                   likelihood: str, beta: float | None, lam: float | None, noise: str | None,
                   noise_level: float | None, sigma: float | None, hidden: str | None, channels: str | None,
-                  dense: int | None, out: str | None, quiet: bool) -> None:
+                  dense: int | None, out: str | None, quiet: bool, nproc_per_node: int | None, nnodes: int,
+                  node_rank: int, rdzv_endpoint: str | None) -> None:
     """Train an autoencoder and write its checkpoint (weights + model card)."""
-    from ..train import train
 
     given: dict[str, Any] = {
         "beta": beta, "lam": lam, "noise": noise, "noise_level": noise_level, "sigma": sigma,
         "hidden": _int_list("--hidden", hidden), "channels": _int_list("--channels", channels), "dense": dense,
     }
     hparams = {k: v for k, v in given.items() if v is not None}
-    result = train(family, arch, latent_dim, data, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                   device=device, limit=limit, classes=_int_list("--classes", classes), val_fraction=val_fraction,
-                   likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt", progress=not quiet,
-                   lr_schedule=lr_schedule)
+    kwargs = dict(family=family, arch=arch, latent_dim=latent_dim, data=data, epochs=epochs, batch_size=batch_size,
+                  lr=lr, seed=seed, device=device, limit=limit, classes=_int_list("--classes", classes),
+                  val_fraction=val_fraction, likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt",
+                  progress=not quiet, lr_schedule=lr_schedule)
+    from ..distributed import ddp
+
+    if nproc_per_node is not None or nnodes != 1 or rdzv_endpoint:
+        res = ddp.launch(kwargs, nproc_per_node=1 if nproc_per_node is None else nproc_per_node, nnodes=nnodes,
+                         node_rank=node_rank, rdzv_endpoint=rdzv_endpoint)
+        click.echo(summary(res.card, res.path) + f" [{res.world_size} processes]" if res.card is not None
+                   else f"node {node_rank} done; the node with rank 0 wrote the checkpoint")
+        return
+    if ddp.launched_by_torchrun():  # started by torchrun: this process is one rank
+        done = ddp.run_worker(kwargs)
+        if done is not None:
+            from ..card import ModelCard
+
+            click.echo(summary(ModelCard.from_dict(done["card"]), done["path"]))
+        return
+    from ..train import train
+
+    result = train(**kwargs)
     click.echo(summary(result.card, result.path))
 
 

@@ -10,7 +10,7 @@
 Images go in as float ``(N, C, H, W)`` in [0, 1], uint8, or ``(N, H, W)`` for one channel,
 and come out as float32 ``(N, C, H, W)``. Requests larger than the model's
 ``max_batch_size`` are split, sent ``max_in_flight`` at a time and reassembled in order.
-All randomness is drawn here with counter-based noise (``aeserve.latent.standard_normal``):
+All randomness is drawn here with counter-based noise (``aeserve.noise.standard_normal``):
 item ``i`` depends only on ``(seed, i)``, so results do not depend on ``n``, chunking,
 concurrency or the runtime. Every bad input raises a typed ``aeserve`` error.
 

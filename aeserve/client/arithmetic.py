@@ -51,7 +51,7 @@ class ArithmeticOps(ClientBase):
         if prior is None:
             raise PriorMissingError(f"model {self.model!r} has no fitted latent prior in its card; fit one with "
                                     f"`aeserve fit-prior --model {self.model}` (or use attribute_vector with images)")
-        names = self.class_names  # type: ignore[attr-defined]
+        names = self.card.class_names
         means = []
         for label in (target, source):
             k = prior.resolve_label(label, names)

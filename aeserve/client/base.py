@@ -14,12 +14,15 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .. import latent
-from ..batching import Batcher, Progress, check_max_in_flight, chunks, tqdm_progress
+from .. import noise
+from ..batching import Batcher, Progress, check_max_in_flight, chunks
 from ..card import ModelCard
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..images import as_batch, as_latents
+from ..ort_session import thread_layout
+from ..progress import client_progress
 from ..runtime import ModelInfo, Runtime, connect
+from ..runtime.embedded import EmbeddedRuntime
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 DEFAULT_MODEL = "mnist_vae"
 POSTERIORS = ("mean", "sample")
 _PROGRESS_MIN_CHUNKS = 8
+TRITON_IN_FLIGHT = 4   # concurrent requests to a server when max_in_flight is not given
 
 
 class _Connection:
@@ -56,7 +60,10 @@ class ClientBase:
     ``url`` None -> embedded over ``repository`` if given, else ``$AESERVE_URL``, else embedded
     over ``aeserve.repository.default_repository()``; ``http://``/``grpc://`` -> Triton.
     ``model`` None -> ``mnist_vae`` if present, else the first model. ``timeout`` bounds
-    each server request, ``connect_timeout`` the readiness check. ``progress``: True for a
+    each server request, ``connect_timeout`` the readiness check. Embedded, ``threads``
+    (default: the cores this process may use) is the CPU threads the client runs models on:
+    that many chunks in flight, one ONNX Runtime thread each (``ort_session.thread_layout``);
+    ``max_in_flight`` (default: ``threads`` embedded, 4 over Triton) bounds concurrent chunks. ``progress``: True for a
     tqdm bar on long calls, or a callable ``(done, total)``.
 
     Raises ModelNotFoundError (unknown model; the message lists the available ones),
@@ -68,13 +75,20 @@ class ClientBase:
 
     def __init__(self, url: str | None = None, model: str | None = None, *,
                  repository: str | os.PathLike[str] | None = None, timeout: float = 30.0,
-                 connect_timeout: float = 5.0, max_in_flight: int = 4,
+                 connect_timeout: float = 5.0, max_in_flight: int | None = None, threads: int | None = None,
                  progress: bool | Progress | None = None):
-        check_max_in_flight(max_in_flight)
+        if max_in_flight is not None:
+            check_max_in_flight(max_in_flight)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                    or threads < 1):
+            raise InputError(f"threads must be a positive integer or None (all usable cores), got {threads!r}")
         if url is not None and not isinstance(url, str):
             raise InputError(f"url must be a string like grpc://localhost:8001 or None, got {type(url).__name__}")
-        rt = connect(url, repository, timeout=timeout, connect_timeout=connect_timeout)
-        self._conn = _Connection(rt, max_in_flight)
+        in_flight, intra = thread_layout(threads, max_in_flight)
+        rt = connect(url, repository, timeout=timeout, connect_timeout=connect_timeout, intra_op_threads=intra)
+        if not isinstance(rt, EmbeddedRuntime) and max_in_flight is None:
+            in_flight = TRITON_IN_FLIGHT
+        self._conn = _Connection(rt, in_flight)
         self._progress = progress
         try:
             self._select(model)
@@ -162,7 +176,7 @@ class ClientBase:
         if callable(self._progress):
             return self._progress, None
         if self._progress and n_chunks >= _PROGRESS_MIN_CHUNKS:
-            return tqdm_progress(desc or "aeserve", n)
+            return client_progress(desc or "aeserve", n)
         return None, None
 
     def _images(self, x: Any, what: str = "images") -> np.ndarray:
@@ -181,8 +195,7 @@ class ClientBase:
             return out["z"]
         if posterior == "mean":
             return out["mu"]
-        eps = latent.standard_normal(seed, start, xb.shape[0], self.card.latent_dim)
-        return out["mu"] + np.exp(0.5 * out["logvar"]) * eps
+        return noise.posterior_samples(out["mu"], out["logvar"], seed, 1, start=start)[0]
 
     def _decode_all(self, z: np.ndarray) -> np.ndarray:
         """Decode latents in max_batch_size pieces in the calling thread."""
@@ -195,7 +208,7 @@ class ClientBase:
         if posterior == "sample" and not self.card.is_vae:
             raise ConfigError(f"posterior='sample' needs a VAE; model {self.model!r} is family "
                               f"{self.card.family!r} (deterministic encoder): use posterior='mean'")
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         return posterior
 
     # ---- encode / decode ---------------------------------------------------------------

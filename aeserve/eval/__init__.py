@@ -1,7 +1,7 @@
 """Quality and speed measurements of served models (``aeserve eval``, ``aeserve bench``).
 
     from aeserve.eval import evaluate, format_table, write_json
-    report = evaluate("mnist_vae", subset=1000)           # through aeserve.Client (embedded or Triton)
+    report = evaluate("mnist_vae", limit=1000)           # through aeserve.Client (embedded or Triton)
     print(format_table(report))
     write_json(report, "report.json")                     # atomic, strict JSON
 

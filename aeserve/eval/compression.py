@@ -21,7 +21,6 @@ import numpy as np
 
 from .. import metrics
 from ..errors import InputError
-from ..fileio import write_bytes_atomic
 from ..images import to_uint8
 
 WEBP_QUALITIES = (0, 10, 25, 50, 75, 90)
@@ -109,14 +108,12 @@ def rate_distortion_plot(rows: list[dict[str, Any]], path: str | os.PathLike[str
                          default: dict[str, Any] | None = None) -> Path:
     """PSNR (dB) vs bytes per image, one line per codec; lossless codecs drawn at the top
     edge with an arrow. Written atomically as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import new_figure, save_figure
 
     finite = [r["psnr"] for r in rows if np.isfinite(r["psnr"])]
     top = (max(finite) if finite else 40.0) + 4.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
+    fig = new_figure((6.4, 4.4))
+    ax = fig.add_subplot(1, 1, 1)
     for codec in dict.fromkeys(r["codec"] for r in rows):
         pts = [r for r in rows if r["codec"] == codec]
         xs = [r["bytes_per_image"] for r in pts]
@@ -137,9 +134,4 @@ def rate_distortion_plot(rows: list[dict[str, Any]], path: str | os.PathLike[str
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png")
-    finally:
-        plt.close(fig)
-    return write_bytes_atomic(path, buf.getvalue())
+    return save_figure(fig, path, dpi=120)

@@ -1,7 +1,7 @@
 """``evaluate``: every quality figure of one model, measured through the Client.
 
     from aeserve.eval import evaluate, format_table, write_json
-    report = evaluate("mnist_vae", subset=1000)                        # embedded over model_repository/
+    report = evaluate("mnist_vae", limit=1000)                        # embedded over model_repository/
     report = evaluate("mnist_vae", url="grpc://localhost:8001")        # the same, against Triton
     print(format_table(report)); write_json(report, "report.json")
 
@@ -23,31 +23,33 @@ unknown section, DataError / InputError when the data does not fit the model.
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from typing import Any, Callable, Sequence
 
-import numpy as np
 
+from ..checks import check_int
+from ..progress import progress_bar
 from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
 from . import report as rep
 
+_log = logging.getLogger(__name__)
 SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression")
 MAX_GENERATE = 10000
 
 
 class _Data:
-    """Test split (limited to ``subset``) plus a lazily loaded training split."""
+    """Test split (limited to ``limit``) plus a lazily loaded training split."""
 
-    def __init__(self, name: str, subset: int | None, input_shape: tuple[int, ...]):
+    def __init__(self, name: str, limit: int | None, input_shape: tuple[int, ...]):
         from ..data import load_dataset
 
         self._load, self.name, self.split = load_dataset, name, "test"
         try:
-            self.test = load_dataset(name, "test", limit=subset)
+            self.test = load_dataset(name, "test", limit=limit)
         except SplitNotFoundError:  # a user file (.npy, PNG folder) without splits: use all of it
-            self.test, self.split = load_dataset(name, "all", limit=subset), "all"
+            self.test, self.split = load_dataset(name, "all", limit=limit), "all"
         self.name = self.test.name  # canonical ("fmnist" -> "fashion-mnist"), or the path
         if tuple(self.test.input_shape) != tuple(input_shape):
             raise InputError(f"data {name!r} has samples of shape {self.test.input_shape}; the model expects "
@@ -77,13 +79,11 @@ def _check_sections(sections: Sequence[str] | None) -> tuple[str, ...]:
 def _positive(name: str, v: Any, allow_none: bool = True) -> int | None:
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-        raise InputError(f"{name} must be a positive integer, got {v!r}")
-    return int(v)
+    return check_int(v, name, minimum=1)
 
 
 def evaluate(model: str | None = None, data: str | None = None, url: str | None = None, *,
-             repository: str | os.PathLike[str] | None = None, subset: int | None = None,
+             repository: str | os.PathLike[str] | None = None, limit: int | None = None,
              sections: Sequence[str] | str | None = None, k: int = 5000, likelihood_n: int = 100,
              binarize: bool | None = None, seed: int = 0, baselines: bool = True,
              train_one_class: bool = False, one_class_repository: str | os.PathLike[str] | None = None,
@@ -94,28 +94,30 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     """Evaluate ``model`` on the test split of ``data`` (default: the card's dataset).
 
     Returns the report dict (see ``aeserve.eval.report``): ``model``, ``target``, ``card``,
-    ``data``, ``sections`` (one dict per section), ``targets`` (issue-6 targets that apply,
+    ``data``, ``sections`` (one dict per section), ``targets`` (the quality targets that apply,
     with ``met``), ``anchors`` (published figures), ``seconds`` per section, ``options``.
+    Progress messages go to ``log`` (default: this module's logger at INFO, silent unless
+    logging is configured).
     """
     from .. import __version__
     from ..client import Client
 
     chosen = _check_sections(sections)
-    subset, n_generate = _positive("subset", subset), _positive("n_generate", n_generate)
+    limit, n_generate = _positive("limit", limit), _positive("n_generate", n_generate)
     k, likelihood_n = _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
     compression_n = _positive("compression_n", compression_n, False)
-    say = log or (lambda msg: print(msg, file=sys.stderr))
+    say = log or _log.info
     started = time.perf_counter()
     with Client(url, model, repository=repository) as client:
         card = client.card
-        ds = _Data(data or card.dataset, subset, card.input_shape)
+        ds = _Data(data or card.dataset, limit, card.input_shape)
         x, y = ds.test.x, ds.test.y
         out: dict[str, Any] = {
             "model": client.model, "version": client.version, "target": client.runtime.target,
             "card": {"family": card.family, "arch": card.arch, "latent_dim": card.latent_dim,
                      "likelihood": card.likelihood, "dataset": card.dataset, "hparams": card.hparams,
                      "train": card.train},
-            "data": {"name": ds.test.name, "split": ds.split, "n": len(x), "subset": subset},
+            "data": {"name": ds.test.name, "split": ds.split, "n": len(x), "limit": limit},
             "sections": {}, "seconds": {},
         }
         pca = None
@@ -178,16 +180,11 @@ def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: A
     xs = x[:likelihood_n]
     if binarized:
         xs = binarize_images(xs, seed=seed)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(xs), desc=f"IWAE k={k}", unit="img", file=sys.stderr)
+    bar = progress_bar(total=len(xs), desc=f"IWAE k={k}", unit="img", enabled=bool(progress))
     try:
-        return likelihood(client, xs, k=k, seed=seed, binarized=binarized, progress=bar.update if bar else None)
+        return likelihood(client, xs, k=k, seed=seed, binarized=binarized, progress=bar.update)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed, progress, say,
@@ -204,7 +201,7 @@ def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed,
     return one_class_protocol(dataset, x, y, url=url, repository=repo)
 
 
-def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, subset: int | None = None,
+def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, limit: int | None = None,
                        train: bool = False, repository: str | os.PathLike[str] | None = None, seed: int = 0,
                        progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Only the one-class protocol on ``dataset`` (no main model): a report whose only section
@@ -213,15 +210,15 @@ def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, subset
     from ..data import load_dataset
     from .one_class import ONE_CLASS_DIR
 
-    subset = _positive("subset", subset)
-    say = log or (lambda msg: print(msg, file=sys.stderr))
+    limit = _positive("limit", limit)
+    say = log or _log.info
     started = time.perf_counter()
-    test = load_dataset(dataset, "test", limit=subset)
+    test = load_dataset(dataset, "test", limit=limit)
     section = _anomaly(dataset=test.name, x=test.x, y=test.y, url=url, train_one_class=train,
                        one_class_repository=repository, seed=seed, progress=progress, say=say)
     out: dict[str, Any] = {
         "model": "one-class protocol", "target": url or f"embedded:{repository or ONE_CLASS_DIR}", "card": None,
-        "data": {"name": test.name, "split": "test", "n": len(test), "subset": subset},
+        "data": {"name": test.name, "split": "test", "n": len(test), "limit": limit},
         "sections": {"anomaly": section}, "seconds": {"total": round(time.perf_counter() - started, 2)},
         "options": {"train": train, "seed": seed, "url": url}, "aeserve_version": __version__,
     }

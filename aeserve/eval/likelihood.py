@@ -20,7 +20,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import latent, metrics
+from .. import metrics, noise
+from ..checks import check_int
 from ..errors import InputError
 
 #: decoder rows per request wave; bounds memory to ~this many images of log-likelihood work
@@ -43,11 +44,10 @@ def log_weights(client: Any, x: np.ndarray, k: int, *, seed: int = 0, start: int
     card = client.card
     if not card.is_vae:
         raise InputError(f"likelihood bounds need a VAE; model {client.model!r} is family {card.family!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"k (importance samples per image) must be a positive integer, got {k!r}")
+    check_int(k, "k", minimum=1, detail=" (importance samples per image)")
     mu, logvar = client.encode_params(x)
     d, n = card.latent_dim, len(x)
-    sigma = float(card.hparams.get("sigma", 0.1))
+    sigma = card.sigma
     per_step = max(1, ROWS_PER_STEP // k)          # images per wave
     sub = min(k, ROWS_PER_STEP)                     # samples per wave when k is huge
     out = np.empty((k, n))
@@ -57,9 +57,8 @@ def log_weights(client: Any, x: np.ndarray, k: int, *, seed: int = 0, start: int
         for j0 in range(0, k, sub):
             j1 = min(k, j0 + sub)
             kk = j1 - j0
-            # image i (global start+i), sample j -> counter (start+i)*k + j
-            eps = np.stack([latent.standard_normal(seed, (start + i) * k + j0, kk, d) for i in range(i0, i1)], 1)
-            z = (mu[None, i0:i1] + np.exp(0.5 * logvar[None, i0:i1]) * eps).astype(np.float32)  # (kk, m, d)
+            z = noise.posterior_samples(mu[i0:i1], logvar[i0:i1], seed, k, start=start + i0,
+                                        samples=range(j0, j1))           # (kk, m, d)
             x_hats = client.decode(z.reshape(kk * m, d)).reshape(kk, m, *x.shape[1:])
             out[j0:j1, i0:i1] = metrics.vae_log_weights(x[i0:i1], x_hats, z, mu[i0:i1], logvar[i0:i1],
                                                         likelihood=card.likelihood, sigma=sigma)
@@ -91,7 +90,7 @@ def likelihood(client: Any, x: np.ndarray, *, k: int = 5000, seed: int = 0, bina
     if k >= 50:  # the IWAE k=50 figure of Burda et al. from the first 50 samples
         out["nll_iwae_k50"] = float(-metrics.iwae_bound(lw[:50]).mean())
     if client.card.likelihood == "gaussian":
-        out["note"] = (f"gaussian decoder (sigma {float(client.card.hparams.get('sigma', 0.1))}): a continuous "
+        out["note"] = (f"gaussian decoder (sigma {client.card.sigma}): a continuous "
                        "density, not comparable with NLLs on binarized data")
     elif not binarized:
         out["note"] = "bernoulli decoder on grey-level pixels: a cross-entropy, not a likelihood of binary data"

@@ -50,15 +50,14 @@ def train_one_class(dataset: str, repository: str | os.PathLike[str] = ONE_CLASS
     Uses ``aeserve.train.train`` on the training split filtered to the class and
     ``aeserve.export.export_model`` (kind cpu, max batch 1024). Returns the model names.
     Needs torch (the ``train`` extra)."""
-    from tqdm.auto import tqdm
-
     from ..export import export_model
+    from ..progress import progress_bar
     from ..train import train
 
     r = {**RECIPE, **(recipe or {})}
     family, arch, latent = r.pop("family"), r.pop("arch"), r.pop("latent_dim")
     names = []
-    bar = tqdm(list(classes), desc=f"one-class {dataset}", unit="model", disable=not progress)
+    bar = progress_bar(list(classes), desc=f"one-class {dataset}", unit="model", enabled=progress)
     for c in bar:
         res = train(family, arch, latent, dataset, classes=[int(c)], seed=seed, progress=False, **r)
         name = model_name(dataset, c)

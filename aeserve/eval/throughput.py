@@ -53,16 +53,12 @@ class _BareOrt:
     """The model's two ONNX files in plain sessions (same options as the embedded runtime)."""
 
     def __init__(self, repository: str | os.PathLike[str] | None, model: str):
-        import onnxruntime as ort
-
+        from ..ort_session import cpu_session
         from ..repository import Repository
 
         m = Repository(repository).model(model)
-        opts = ort.SessionOptions()
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.enc = ort.InferenceSession(str(m.encoder_path()), opts, providers=["CPUExecutionProvider"])
-        self.dec = ort.InferenceSession(str(m.decoder_path()), opts, providers=["CPUExecutionProvider"])
+        self.enc = cpu_session(m.encoder_path())
+        self.dec = cpu_session(m.decoder_path())
         self.first_output = self.enc.get_outputs()[0].name      # "mu" or "z"
         self.providers = self.dec.get_providers()
 
@@ -123,13 +119,15 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
         if torch_eager:
             # measured: with libgomp's default spin-waiting, torch's 2-thread pool next to ORT's
             # threads in one process stalls ~70 ms per call at small batches; passive waiting
-            # fixes it. Only effective if torch was not imported yet (the CLI sets it up front).
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            # fixes it. It only works before torch is imported, so the CLI sets
+            # OMP_WAIT_POLICY=PASSIVE up front; a library call leaves the environment alone.
             try:
                 import torch
 
                 net, checkpoint = _torch_model(model, checkpoint)
-                torch.set_num_threads(torch_threads or os.cpu_count() or 1)
+                threads_before = torch.get_num_threads()
+                torch.set_num_threads(torch_threads or os.cpu_count() or 1)  # restored below
+                used_threads = torch.get_num_threads()
             except (AeserveError, ImportError) as e:
                 skipped["torch"] = str(e)
         else:
@@ -159,29 +157,28 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
     finally:
         for c in clients.values():
             c.close()
+        if net is not None:
+            torch.set_num_threads(threads_before)
     return {"model": model, "card": {"family": card.family, "arch": card.arch, "latent_dim": card.latent_dim},
             "providers": bare.providers, "cpu_count": os.cpu_count(),
             "max_batch_size": clients["aeserve"].max_batch_size,
             "checkpoint": None if net is None else str(checkpoint), "skipped": skipped,
             "min_seconds": min_seconds, "load_average": [load_before, os.getloadavg()[0]],
-            "torch_threads": None if net is None else _torch_threads(),
+            "torch_threads": None if net is None else used_threads,
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "rows": rows, "summary": summarize(rows)}
 
 
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _torch_fn(net: Any, op: str, x: np.ndarray, latent_dim: int) -> Callable[[], Any]:
     import torch
 
     xt = torch.from_numpy(x)
+    gen = torch.Generator().manual_seed(0)  # never the caller's global stream
 
     def generate() -> Any:
         with torch.inference_mode():
-            return net.decoder(torch.randn(len(x), latent_dim)).numpy()
+            return net.decoder(torch.randn(len(x), latent_dim, generator=gen)).numpy()
 
     def reconstruct() -> Any:
         with torch.inference_mode():

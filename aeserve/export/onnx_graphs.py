@@ -26,12 +26,14 @@ import torch
 from torch import nn
 
 from ..card import ModelCard
+from ..contract import tensor_names
 from ..errors import ExportError
 
 BATCH_DIM = "batch"
 OPSET = 20
 MAX_IR_VERSION = 10  # Triton 24.10's ONNX Runtime (1.19) reads IR <= 10 and opset <= 21
 EXAMPLE_BATCH = 2  # not 0/1: torch.export would specialise those
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,6 @@ class Graph:
 
     def serialize(self) -> bytes:
         return self.proto.SerializeToString()
-
-
-def tensor_names(card: ModelCard) -> dict[str, tuple[str, ...]]:
-    """The fixed tensor contract: ``{"encoder_in", "encoder_out", "decoder_in", "decoder_out"}``."""
-    return {
-        "encoder_in": ("x",),
-        "encoder_out": ("mu", "logvar") if card.is_vae else ("z",),
-        "decoder_in": ("z",),
-        "decoder_out": ("x_hat",),
-    }
 
 
 def export_card(card: ModelCard, name: str, fp16: bool) -> ModelCard:
@@ -83,8 +75,9 @@ def export_graphs(model: nn.Module, name: str, *, fp16: bool = False) -> tuple[G
     card = export_card(model.card, name, fp16)
     names = tensor_names(card)
     props = card.to_dict()
-    x = torch.rand(EXAMPLE_BATCH, *card.input_shape)
-    z = torch.randn(EXAMPLE_BATCH, card.latent_dim)
+    gen = torch.Generator().manual_seed(0)  # not the global generator: the caller's stream stays as it was
+    x = torch.rand(EXAMPLE_BATCH, *card.input_shape, generator=gen)
+    z = torch.randn(EXAMPLE_BATCH, card.latent_dim, generator=gen)
     was_training = model.training
     model.eval()
     try:
@@ -107,11 +100,7 @@ def _export_one(role: str, module: nn.Module, example: torch.Tensor, input_name:
         raise ExportError(f"the {role} graph contains random ops {sorted(set(random_ops))}; graphs must be "
                           "deterministic (sampling belongs to the client)")
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
-    del proto.metadata_props[:]
-    for k, v in sorted(props.items()):
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = k, v
-    proto.doc_string = f"aeserve {role} for {props.get('aeserve.name', '?')}"
+    write_card(proto, props, role)
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
         raise ExportError(f"the {role} graph references external data; expected one self-contained file")
     try:
@@ -133,6 +122,7 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
         return program.model_proto, "dynamo"
     except Exception as dynamo_error:  # noqa: BLE001 - any failure -> try the fallback, then wrap
         first = f"{type(dynamo_error).__name__}: {str(dynamo_error).splitlines()[0] if str(dynamo_error) else ''}"
+    log.warning("dynamo ONNX export of the %s failed (%s); falling back to the TorchScript exporter", role, first)
     warnings.warn(f"dynamo ONNX export of the {role} failed ({first}); falling back to the TorchScript "
                   "exporter", UserWarning, stacklevel=3)
     buf = io.BytesIO()
@@ -146,6 +136,15 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
         raise ExportError(f"ONNX export of the {role} failed with both exporters: dynamo: {first}; "
                           f"torchscript: {type(e).__name__}: {e}") from None
     return onnx.load_from_string(buf.getvalue()), "torchscript"
+
+
+def write_card(proto: onnx.ModelProto, props: dict[str, str], role: str) -> None:
+    """Replace ``proto``'s ``metadata_props`` by the card ``props`` (sorted) and set its doc string."""
+    del proto.metadata_props[:]
+    for k, v in sorted(props.items()):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = k, v
+    proto.doc_string = f"aeserve {role} for {props.get('aeserve.name', '?')}"
 
 
 def find_random_ops(proto: onnx.ModelProto) -> list[str]:
@@ -181,13 +180,14 @@ def symbolic_batch(proto: onnx.ModelProto) -> dict[str, bool]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence torch.onnx's progress prints, warnings and registration log noise."""
+    """Silence torch.onnx's warnings and registration log noise (levels restored after;
+    stdout is left alone: ``verbose=False`` already stops the exporter's progress prints)."""
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._export", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
 from ..errors import ExportError, ParityError
+from ..ort_session import cpu_session
 from .onnx_graphs import Graph, symbolic_batch
 
 
@@ -48,16 +48,6 @@ class ParityReport:
     tolerance: Tolerance
 
 
-def session(model: bytes | str, threads: int = 0) -> ort.InferenceSession:
-    """A CPU ORT session with spinning threads off (they starve torch on small machines)."""
-    opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    opts.intra_op_num_threads = threads
-    opts.log_severity_level = 3
-    return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
-
-
 def parity_batches(max_batch: int) -> tuple[int, ...]:
     """Batch 1, an odd batch (7 or the largest odd <= max_batch), and max_batch, deduplicated."""
     odd = 7 if max_batch >= 7 else (max_batch if max_batch % 2 else max_batch - 1)
@@ -73,7 +63,7 @@ def check_parity(graph: Graph, module: nn.Module, *, max_batch: int,
         raise ParityError(f"the {graph.role} graph has a fixed batch axis on {fixed}; expected a symbolic "
                           "(dynamic) first dimension on every input and output")
     try:
-        sess = session(graph.serialize())
+        sess = cpu_session(graph.serialize())
     except Exception as e:  # noqa: BLE001 - ORT raises its own exception types
         raise ExportError(f"ONNX Runtime cannot load the exported {graph.role}: {e}") from None
     got_in = [i.name for i in sess.get_inputs()]

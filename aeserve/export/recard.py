@@ -4,8 +4,8 @@
     version = write_card_version("model_repository", "mnist_vae", {"prior": ..., "prior.sha256": ...})
 
 Reads the newest version of ``<name>_encoder`` and ``<name>_decoder``, adds (or replaces)
-the given ``aeserve.*`` entries in each graph's ``metadata_props`` and in each
-``config.pbtxt``'s ``parameters``, checks the resulting card parses, and writes both as
+the given ``aeserve.*`` entries in the card, writes that card into each graph's
+``metadata_props`` and each ``config.pbtxt``'s ``parameters``, checks the resulting card parses, and writes both as
 the next version with the export writer (atomic; nothing is overwritten). The graphs'
 weights and nodes are not touched. Needs the ``onnx`` package (``train`` extra).
 Raises ModelNotFoundError, RepositoryError, CardError (the new card is not valid) and
@@ -20,16 +20,9 @@ from typing import Mapping
 from ..card import PREFIX, ModelCard
 from ..errors import CardError, ExportError
 from ..repository import Repository
+from .onnx_graphs import write_card
 from .triton_config import config_text
 from .writer import check_repository_path, write_models
-
-
-def merge_metadata(proto, props: Mapping[str, str]) -> None:
-    """Add/replace ``props`` in an ONNX ``ModelProto``'s ``metadata_props`` (kept sorted by key)."""
-    merged = {p.key: p.value for p in proto.metadata_props} | dict(props)
-    del proto.metadata_props[:]
-    for key in sorted(merged):
-        proto.metadata_props.add(key=key, value=merged[key])
 
 
 def write_card_version(repo: str | os.PathLike[str], name: str, entries: Mapping[str, str]) -> int:
@@ -49,7 +42,7 @@ def write_card_version(repo: str | os.PathLike[str], name: str, entries: Mapping
             proto = onnx.load_model_from_string(path.read_bytes())
         except (OSError, Exception) as e:  # onnx raises its own DecodeError
             raise ExportError(f"cannot read {path}: {e}") from None
-        merge_metadata(proto, {PREFIX + k: v for k, v in entries.items()})
+        write_card(proto, new_card.to_dict(), triton_name.rsplit("_", 1)[-1])
         new_cfg = type(cfg)()
         new_cfg.CopyFrom(cfg)
         for key, value in new_card.to_dict().items():

@@ -20,6 +20,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
 from ..card import ModelCard
+from ..checks import check_int
 from ..errors import ConfigError
 from ..repository import MODEL_FILENAME
 
@@ -45,14 +46,11 @@ class ServingSettings:
     resolved_preferred: tuple[int, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
-        if not _is_int(self.max_batch) or self.max_batch < 1:
-            raise ConfigError(f"max_batch must be an integer >= 1, got {self.max_batch!r}")
+        check_int(self.max_batch, "max_batch", minimum=1, error=ConfigError)
         if self.kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if not _is_int(self.instances) or self.instances < 1:
-            raise ConfigError(f"instances must be an integer >= 1, got {self.instances!r}")
-        if not _is_int(self.queue_delay_us) or self.queue_delay_us < 0:
-            raise ConfigError(f"queue_delay_us must be an integer >= 0, got {self.queue_delay_us!r}")
+        check_int(self.instances, "instances", minimum=1, error=ConfigError)
+        check_int(self.queue_delay_us, "queue_delay_us", minimum=0, error=ConfigError)
         pref = self.preferred_batch_sizes
         if pref is None or len(pref) == 0:
             resolved = default_preferred_batch_sizes(self.max_batch)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..card import ModelCard
+from ..card import DEFAULT_SIGMA, ModelCard
 from ..errors import ConfigError
 from .arch import ARCH_DEFAULTS, build_networks
 
@@ -45,7 +45,7 @@ class Autoencoder(nn.Module):
         super().__init__()
         # every setting the networks and loss read is recorded in the card, so a checkpoint
         # rebuilds the same model even if a default changes later
-        likelihood_defaults = {"sigma": 0.1} if card.likelihood == "gaussian" else {}
+        likelihood_defaults = {"sigma": DEFAULT_SIGMA} if card.likelihood == "gaussian" else {}
         self.hparams = {**ARCH_DEFAULTS.get(card.arch, {}), **likelihood_defaults, **self.defaults, **card.hparams}
         sigma = self.hparams.get("sigma")  # set for gaussian; may be passed (unused) for bernoulli
         if sigma is not None and float(sigma) <= 0:

@@ -11,16 +11,18 @@ imports its library when created.
 
 from __future__ import annotations
 
+import logging
 import os
 
 from .base import ModelInfo, Runtime
 from .urls import Endpoint, embedded_path, is_embedded, parse_url
 
 ENV_URL = "AESERVE_URL"
+log = logging.getLogger(__name__)
 
 
 def connect(url: str | None = None, repository: str | os.PathLike[str] | None = None, *,
-            timeout: float = 30.0, connect_timeout: float = 5.0) -> Runtime:
+            timeout: float = 30.0, connect_timeout: float = 5.0, intra_op_threads: int = 0) -> Runtime:
     """Open a runtime.
 
     ``url`` None -> embedded if ``repository`` is given, else ``$AESERVE_URL`` if set, else
@@ -28,20 +30,26 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
     EmbeddedRuntime over ``repository`` (default: aeserve.repository.default_repository());
     ``"embedded:<path>"`` names the repository in the URL. ``http[s]://host[:8000]`` /
     ``grpc[s]://host[:8001]`` -> TritonRuntime, checked ready within ``connect_timeout``.
+    ``intra_op_threads``: ORT threads per embedded session (0: ORT's default); unused for Triton.
 
     Raises InputError/ConfigError for a malformed URL, RepositoryError for a missing
     repository, ServerUnavailableError for an unreachable or unready server.
     """
+    origin = "argument"
     if url is None and repository is None:
         url = os.environ.get(ENV_URL) or None
+        origin = f"${ENV_URL}" if url else "default"
     if is_embedded(url):
         from .embedded import EmbeddedRuntime
 
         path = embedded_path(url) if url else None
-        return EmbeddedRuntime(path if path is not None else repository)
-    from .triton import TritonRuntime
+        rt: Runtime = EmbeddedRuntime(path if path is not None else repository, intra_op_threads=intra_op_threads)
+    else:
+        from .triton import TritonRuntime
 
-    return TritonRuntime(url, timeout=timeout, connect_timeout=connect_timeout)  # type: ignore[arg-type]
+        rt = TritonRuntime(url, timeout=timeout, connect_timeout=connect_timeout)  # type: ignore[arg-type]
+    log.info("runtime: %s (chosen by %s)", rt.target, origin)
+    return rt
 
 
 __all__ = ["Endpoint", "ModelInfo", "Runtime", "connect", "parse_url", "ENV_URL"]

@@ -8,7 +8,7 @@ the Client; a runtime only runs the two graphs of a model.
     rt.close()
 
 Each ``encode``/``decode`` call carries at most ``max_batch_size`` rows. Implementations
-are thread-safe and raise only ``aeserve`` errors.
+are thread-safe and raise only ``aeserve`` errors. Tensor names: ``aeserve.contract``.
 """
 
 from __future__ import annotations
@@ -20,18 +20,6 @@ import numpy as np
 
 from ..card import ModelCard
 from ..errors import InputError
-
-ENCODER_INPUT = "x"
-DECODER_INPUT = "z"
-DECODER_OUTPUT = "x_hat"
-VAE_OUTPUTS = ("mu", "logvar")
-AE_OUTPUTS = ("z",)
-
-
-def encoder_outputs(card: ModelCard) -> tuple[str, ...]:
-    """Output tensor names of a model's encoder graph (tensor contract in ARCHITECTURE.md)."""
-    return VAE_OUTPUTS if card.is_vae else AE_OUTPUTS
-
 
 @dataclass(frozen=True)
 class ModelInfo:

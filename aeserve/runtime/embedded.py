@@ -12,6 +12,7 @@ Runtime is installed and a GPU is present: the decision is read back from
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -19,9 +20,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import InferenceError, RepositoryError
+from ..ort_session import session_options
 from ..repository import Repository, RepositoryModel
-from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
-                   encoder_outputs)
+from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from .base import ModelInfo, Runtime, check_request
+
+log = logging.getLogger(__name__)
 
 
 def _ort() -> Any:
@@ -86,24 +90,29 @@ class EmbeddedRuntime(Runtime):
 
     def _create(self, path: os.PathLike[str]) -> Any:
         ort = _ort()
-        opts = ort.SessionOptions()
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if self._intra > 0:
-            opts.intra_op_num_threads = self._intra
-        opts.log_severity_level = 3
+        opts = session_options(self._intra)
         providers = ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         try:
-            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            sess = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
         except Exception as e:  # ORT raises its own pybind exception types
             if providers[0] != "CPUExecutionProvider":
+                log.warning("ONNX Runtime could not create a CUDA session for %s (%s); falling back to CPU",
+                            path, _short(e))
                 try:  # GPU build without a usable GPU: fall back to CPU
-                    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+                    sess = ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
                 except Exception:
-                    pass
+                    sess = None
+                if sess is not None:
+                    return sess
             raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from None
+        used = sess.get_providers()
+        if providers[0] == "CUDAExecutionProvider" and used[0] != "CUDAExecutionProvider":
+            log.warning("ONNX Runtime runs %s on %s although CUDA was requested (no usable GPU?)", path, used[0])
+        else:
+            log.debug("ONNX Runtime session for %s on %s", path, ", ".join(used))
+        return sess
 
     def providers(self, name: str) -> list[str]:
         """Execution providers that really run ``name``'s encoder (from session.get_providers())."""

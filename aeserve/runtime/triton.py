@@ -16,6 +16,7 @@ ServerUnavailableError, ModelNotReadyError, ModelNotFoundError, TimeoutError, In
 from __future__ import annotations
 
 import builtins
+import logging
 import threading
 import weakref
 from typing import Any, Callable
@@ -23,13 +24,14 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
-                      ModelNotReadyError, ServerUnavailableError, TimeoutError)
+                      ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
-from .base import (DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, ModelInfo, Runtime, check_request,
-                   encoder_outputs)
+from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from .base import ModelInfo, Runtime, check_request
 from .urls import Endpoint, parse_url
 
 ENC, DEC = "_encoder", "_decoder"
+log = logging.getLogger(__name__)
 
 
 class TritonRuntime(Runtime):
@@ -71,6 +73,9 @@ class TritonRuntime(Runtime):
             c = self._local.client = self._new_client(self.timeout)
             with self._lock:
                 self._clients.add(c)
+            if getattr(self._local, "dropped", False):
+                self._local.dropped = False
+                log.info("reconnecting to %s", self.target)
         return c
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, model: str | None = None,
@@ -88,6 +93,7 @@ class TritonRuntime(Runtime):
                 raise
             err = map_error(e, what=what, target=self.target, model=model, timeout=deadline or self.timeout)
             if client is None and isinstance(err, ServerUnavailableError):
+                log.warning("%s: %s; dropping this thread's connection, the next call reconnects", what, err)
                 self._drop_thread_client(c)
             raise err from None
 
@@ -96,6 +102,7 @@ class TritonRuntime(Runtime):
         reconnects at once (a gRPC channel would otherwise sit in reconnect backoff)."""
         if getattr(self._local, "client", None) is c:
             self._local.client = None
+            self._local.dropped = True
         with self._lock:
             self._clients.discard(c)
         _close_quietly(c)
@@ -231,6 +238,8 @@ def map_error(e: BaseException, *, what: str, target: str, model: str | None = N
         if "no available version" in low or "not ready" in low:
             return ModelNotReadyError(f"{where}: model is not ready ({msg})")
         return ModelNotFoundError(f"{where}: model not found ({msg}); list models with Client.models()")
+    if "is restricted, expecting header" in low:
+        return ServerError(f"{where} refused: the server restricts this API to callers with its API key ({msg})")
     if "not ready" in low or "no available version" in low or "is unavailable" in low:
         return ModelNotReadyError(f"{where}: model is not ready ({msg})")
     if status in _UNAVAILABLE or isinstance(e, (OSError, EOFError)) or _is_transport(e):

@@ -7,6 +7,7 @@ the server and everything it started, clean shared memory, check ports.
     remove_shm(prefix)            # unlink /dev/shm/<prefix>*
     check_port_free("127.0.0.1", 8000)   # ServerError if something listens there
     free_ports(3)                 # three distinct free loopback ports
+    start_time(pid)               # kernel start time of a live process (None if gone)
 """
 
 from __future__ import annotations
@@ -34,14 +35,17 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def spawn(cmd: list[str], *, env: dict[str, str], sink: object) -> subprocess.Popen:
+def spawn(cmd: list[str], *, env: dict[str, str], sink: object, die_with_parent: bool | None = None) -> subprocess.Popen:
     """Start ``cmd`` as the leader of a new session (so a terminal's Ctrl-C reaches only us and
-    we decide how the server stops). Started from the main thread, the child also gets
-    SIGTERM if this process dies abruptly (PR_SET_PDEATHSIG), so no server outlives it."""
-    main = threading.current_thread() is threading.main_thread()
+    we decide how the server stops). With ``die_with_parent`` the child also gets SIGTERM
+    when the spawning *thread* ends (PR_SET_PDEATHSIG), so no server outlives this process;
+    the default sets it from the main thread only (other threads may end before the child;
+    a supervisor thread that outlives its children passes True)."""
+    if die_with_parent is None:
+        die_with_parent = threading.current_thread() is threading.main_thread()
     return subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=sink,
                             stderr=subprocess.STDOUT if sink is not None else None,
-                            start_new_session=True, preexec_fn=_die_with_parent if main else None)
+                            start_new_session=True, preexec_fn=_die_with_parent if die_with_parent else None)
 
 
 def _killpg(pgid: int, sig: int) -> bool:
@@ -63,18 +67,32 @@ def terminate(process: subprocess.Popen, timeout: float) -> int:
     return process.wait()
 
 
+def _stat_fields(pid: int) -> list[str] | None:
+    """Fields of ``/proc/<pid>/stat`` after the command name (state, ppid, pgrp, ...); None if gone."""
+    try:
+        stat = (Path("/proc") / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    return stat[stat.rindex(")") + 2:].split()
+
+
+def start_time(pid: int) -> int | None:
+    """Kernel start time (clock ticks since boot) of live process ``pid``; None if gone or a zombie.
+    (pid, start time) names a process uniquely even after its pid is reused."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes whose process group is ``pgid``."""
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()  # state ppid pgrp ...
-        if fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+        fields = _stat_fields(int(entry.name))  # state ppid pgrp ...
+        if fields is not None and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
             members.append(int(entry.name))
     return members
 

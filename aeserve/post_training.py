@@ -1,6 +1,6 @@
 """Post-training measurements of a torch autoencoder, as model-card entries.
 
-    from aeserve import evaluate_torch as ev
+    from aeserve import post_training as ev
     card = card.with_extra(**ev.reconstruction_metrics(model, x_test))   # metrics.test_mse, test_psnr
     card = card.with_extra(**ev.elbo_metrics(model, x_test, seed=0))     # VAE: metrics.test_elbo
     card = card.with_extra(**ev.denoising_metrics(model, x_test, seed=0)) # DAE: metrics.test_denoise_mse

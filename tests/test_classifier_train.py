@@ -1,0 +1,74 @@
+"""aeserve.classifier_train and ``aeserve build-classifier``: training, ONNX export parity, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aeserve.classifier import Classifier
+from aeserve.classifier_train import accuracy, build_network, export_classifier, train_classifier
+from aeserve.data import load_dataset
+from aeserve.errors import InputError
+from cli_helpers import run_cli
+
+
+@pytest.fixture(scope="module")
+def mnist_small():
+    return load_dataset("mnist", "train", limit=2000), load_dataset("mnist", "test", limit=1000)
+
+
+def test_trained_classifier_exports_to_onnx_with_identical_outputs(mnist_small, tmp_path):
+    import torch
+
+    train, test = mnist_small
+    net = train_classifier(train.x, train.y, epochs=1, seed=0, progress=False)
+    acc = accuracy(net, test.x, test.y)
+    assert acc > 0.3, acc                                # 16 steps on 2000 images: well above chance (0.1)
+    path = export_classifier(net, tmp_path / "c.onnx", {"dataset": "mnist", "test_accuracy": "0.5"})
+    clf = Classifier(path)
+    assert clf.dataset == "mnist" and clf.metadata["test_accuracy"] == "0.5"
+    for n in (1, 7):                                     # symbolic batch axis
+        with torch.no_grad():
+            logits, feats = net(torch.from_numpy(test.x[:n]))
+        out = clf.predict(test.x[:n])
+        np.testing.assert_allclose(out.logits, logits.numpy(), atol=1e-4, rtol=1e-4)
+        np.testing.assert_allclose(out.features, feats.numpy(), atol=1e-4, rtol=1e-4)
+        assert out.features.shape == (n, 128) and out.probs.shape == (n, 10)
+    # uint8 and (N, H, W) inputs are the same images
+    u8 = np.rint(test.x[:3, 0] * 255).astype(np.uint8)
+    np.testing.assert_allclose(clf.predict(u8).logits, clf.predict(test.x[:3]).logits, atol=1e-4)
+
+
+def test_training_is_deterministic_for_a_seed(mnist_small):
+    import torch
+
+    x, y = mnist_small[0].x[:256], mnist_small[0].y[:256]
+    a = train_classifier(x, y, epochs=1, seed=3, progress=False)
+    b = train_classifier(x, y, epochs=1, seed=3, progress=False)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.equal(pa, pb)
+
+
+def test_bad_labels_are_refused():
+    with pytest.raises(InputError):
+        train_classifier(np.zeros((4, 1, 28, 28), np.float32), np.array([0, 1, 2, 10]), progress=False)
+
+
+def test_network_outputs_logits_and_features():
+    import torch
+
+    logits, feats = build_network()(torch.zeros(5, 1, 28, 28))
+    assert logits.shape == (5, 10) and feats.shape == (5, 128)
+
+
+def test_build_classifier_verb_writes_a_checked_onnx_file(tmp_path, capsys):
+    code, out, err = run_cli(["build-classifier", "mnist", "--epochs", "1", "--limit", "256",
+                              "--out-dir", str(tmp_path), "--quiet"], capsys)
+    assert code == 0, err
+    path = tmp_path / "mnist_classifier.onnx"
+    assert f"-> {path}" in out and out.startswith("mnist: test accuracy ")
+    clf = Classifier(path)
+    assert clf.dataset == "mnist" and clf.metadata["train_size"] == "256"
+    assert clf.metadata["command"].startswith("aeserve build-classifier mnist")
+    code, _, err = run_cli(["build-classifier", "cifar10", "--out-dir", str(tmp_path)], capsys)
+    assert code == 2 and "no classifier for dataset 'cifar10'" in err

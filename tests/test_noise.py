@@ -1,0 +1,123 @@
+"""Tests for aeserve.noise: Philox known answers, N(0, I) statistics, counter-based rows."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from aeserve.errors import InputError
+from aeserve.noise import check_seed, philox4x32, posterior_samples, standard_normal
+
+# Random123 tests/kat_vectors, "philox4x32 10" lines: counter[4], key[2] -> output[4]
+KAT = [
+    ([0, 0, 0, 0], (0, 0), [0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8]),
+    ([0xFFFFFFFF] * 4, (0xFFFFFFFF, 0xFFFFFFFF), [0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD]),
+    ([0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344], (0xA4093822, 0x299F31D0),
+     [0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]),
+]
+
+
+def test_philox_known_answers():
+    ctr = np.array([k[0] for k in KAT], dtype=np.uint64)
+    for i, (_, key, want) in enumerate(KAT):
+        got = philox4x32(ctr[i:i + 1], key)
+        assert got.dtype == np.uint32
+        assert got[0].tolist() == want
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+
+
+def test_standard_normal_statistics():
+    z = standard_normal(seed=1, start=0, count=10_000, dim=10).astype(np.float64)  # 1e5 samples
+    flat = z.ravel()
+    assert z.shape == (10_000, 10)
+    assert abs(flat.mean()) < 0.015  # 4.7 sigma of the mean
+    assert abs(flat.std() - 1.0) < 0.01
+    assert abs(np.mean(flat**3)) < 0.05 and abs(np.mean(flat**4) - 3.0) < 0.1
+    # Kolmogorov-Smirnov against N(0, 1): critical value at alpha=1e-3 is 1.95/sqrt(n)
+    xs = np.sort(flat)
+    cdf = _normal_cdf(xs)
+    n = xs.size
+    d = max(np.max(np.arange(1, n + 1) / n - cdf), np.max(cdf - np.arange(n) / n))
+    assert d < 1.95 / math.sqrt(n)
+    # columns are uncorrelated, and so are neighbouring rows
+    corr = np.corrcoef(z, rowvar=False)
+    assert np.max(np.abs(corr - np.eye(10))) < 0.05
+    assert abs(np.corrcoef(z[:-1].ravel(), z[1:].ravel())[0, 1]) < 0.02
+
+
+def test_seeds_and_rows_are_independent():
+    a = standard_normal(0, 0, 20_000, 4).ravel().astype(np.float64)
+    b = standard_normal(1, 0, 20_000, 4).ravel().astype(np.float64)
+    c = standard_normal(2**32, 0, 20_000, 4).ravel().astype(np.float64)  # high key word
+    for x, y in ((a, b), (a, c), (b, c)):
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.03
+        assert not np.array_equal(x, y)
+    hi = standard_normal(0, 2**32, 20_000, 4).ravel().astype(np.float64)  # high counter word
+    assert abs(np.corrcoef(a, hi)[0, 1]) < 0.03
+
+
+def test_row_depends_only_on_seed_and_index():
+    full = standard_normal(3, 0, 100, 16)
+    assert np.array_equal(standard_normal(3, 0, 8, 16), full[:8])
+    assert np.array_equal(standard_normal(3, 37, 5, 16), full[37:42])
+    assert np.array_equal(standard_normal(3, 99, 1, 16)[0], full[99])
+    # chunked generation and dim prefixes agree too
+    parts = np.concatenate([standard_normal(3, s, 10, 16) for s in range(0, 100, 10)])
+    assert np.array_equal(parts, full)
+    assert np.array_equal(standard_normal(3, 0, 100, 5), full[:, :5])
+    assert standard_normal(3, 0, 100, 5).flags.c_contiguous
+    # crossing the internal chunk boundary (16384 blocks) changes nothing
+    big = standard_normal(4, 0, 5000, 16)
+    assert np.array_equal(big[4090:4100], standard_normal(4, 4090, 10, 16))
+
+
+def test_standard_normal_is_fast():
+    standard_normal(0, 0, 1024, 16)
+    best = min(_timed(lambda: standard_normal(0, 0, 65536, 16)) for _ in range(3))
+    assert best < 0.1, f"65536x16 took {best:.3f}s"
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def test_standard_normal_edge_cases():
+    assert standard_normal(0, 0, 0, 3).shape == (0, 3)
+    assert standard_normal(2**64 - 1, 2**64 - 1, 1, 3).shape == (1, 3)
+    assert np.all(np.isfinite(standard_normal(7, 0, 50_000, 8)))
+    for bad in [dict(seed=-1), dict(seed=2**64), dict(seed=1.5), dict(seed=True), dict(dim=0),
+                dict(count=-1), dict(start=2**64 - 1, count=2)]:
+        kw = dict(seed=0, start=0, count=1, dim=2) | bad
+        with pytest.raises(InputError):
+            standard_normal(**kw)
+    assert check_seed(2**64 - 1) == 2**64 - 1
+    for bad in (-1, 2**64, 1.5, True, "3"):
+        with pytest.raises(InputError, match="seed"):
+            check_seed(bad)
+
+
+def test_posterior_samples_are_counter_based_per_item_and_draw():
+    rng = np.random.default_rng(0)
+    mu, logvar = rng.standard_normal((5, 6)).astype(np.float32), rng.standard_normal((5, 6)).astype(np.float32)
+    z = posterior_samples(mu, logvar, seed=3, k=4)
+    assert z.shape == (4, 5, 6) and z.dtype == np.float32
+    eps = standard_normal(3, 0, 20, 6)                                   # row i*k + j
+    np.testing.assert_allclose(z[2, 1], mu[1] + np.exp(0.5 * logvar[1]) * eps[1 * 4 + 2], rtol=1e-6)
+    # item 3 of the whole == item 0 of a slice starting at 3; a sub-range of draws == those draws
+    np.testing.assert_array_equal(posterior_samples(mu[3:], logvar[3:], 3, 4, start=3), z[:, 3:])
+    np.testing.assert_array_equal(posterior_samples(mu, logvar, 3, 4, samples=range(1, 3)), z[1:3])
+    # k = 1 is the single posterior draw: row start + i
+    np.testing.assert_allclose(posterior_samples(mu, logvar, 3, 1, start=7)[0],
+                               mu + np.exp(0.5 * logvar) * standard_normal(3, 7, 5, 6), rtol=1e-6)
+    for bad in (dict(k=0), dict(samples=range(0, 5)), dict(samples=range(2, 2))):
+        with pytest.raises(InputError):
+            posterior_samples(mu, logvar, 3, **({"k": 4} | bad))
+
