@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError, InputError
+from .errors import ConfigError, DataError, InputError, SplitNotFoundError
 from .prior import CALIBRATION_KEY, CLASS_NAMES_KEY, LatentPrior, component_bytes
 
 __all__ = ["fit_prior", "fit_model_prior", "CANDIDATES", "DEFAULT_BUDGET_BYTES"]
@@ -120,7 +120,8 @@ def fit_model_prior(client: Any, data: str | None = None, *, limit: int | None =
                     classes: Sequence[int] | None = None, labelled: bool = True,
                     budget_bytes: int = DEFAULT_BUDGET_BYTES, seed: int = 0,
                     progress: Callable[[str], None] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
-    """Encode the training split of ``data`` (default: the card's dataset) with ``client``'s
+    """Encode the training split of ``data`` (default: the card's dataset; all of a user file
+    without splits) with ``client``'s
     model, fit the prior and calibrate the combined anomaly score.
 
     Returns ``(card entries, report)``: entries are ``prior``, ``prior.sha256``,
@@ -131,7 +132,10 @@ def fit_model_prior(client: Any, data: str | None = None, *, limit: int | None =
     from .data import load_dataset
 
     name = data or client.card.dataset
-    train = load_dataset(name, "train", classes=classes, limit=limit)
+    try:
+        train = load_dataset(name, "train", classes=classes, limit=limit)
+    except SplitNotFoundError:  # a user file (.npy, .npz, PNG folder) without splits: all of it
+        train = load_dataset(name, "all", classes=classes, limit=limit)
     if tuple(train.input_shape) != tuple(client.card.input_shape):
         raise DataError(f"data {name!r} has samples of shape {train.input_shape}; model {client.model!r} "
                         f"expects {tuple(client.card.input_shape)}: pass data the model was trained on")

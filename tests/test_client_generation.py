@@ -1,7 +1,7 @@
 """Client generation with a fitted prior, latent arithmetic and density scores (embedded runtime).
 
-A copy of the untrained test repository gets a prior fitted by ``aeserve.prior_fit`` on
-2,000 MNIST training codes, written as a new version by ``aeserve.export.recard``: the
+A copy of the untrained test repository gets a prior fitted by ``aeserve.prior_fit`` on the
+codes of 250 labelled blob images (10 classes), written as a new version by ``aeserve.export.recard``: the
 same path ``aeserve fit-prior`` takes.
 """
 
@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo, images  # noqa: F401 (fixture)
+from _repo_fixtures import client_repo, images, labelled_npz  # noqa: F401 (fixture)
 
 import aeserve
 from aeserve.errors import CardError, ConfigError, InputError, PriorMissingError
@@ -26,7 +26,7 @@ def prior_repo(client_repo, tmp_path_factory):  # noqa: F811
     root = tmp_path_factory.mktemp("prior_repo") / "repo"
     shutil.copytree(client_repo, root)
     with aeserve.Client(repository=root, model="t_ae") as c:
-        entries, report = fit_model_prior(c, "mnist", limit=2000, budget_bytes=4096)
+        entries, report = fit_model_prior(c, str(labelled_npz(root.parent / "data.npz")), budget_bytes=4096)
     assert write_card_version(root, "t_ae", entries) == 2
     assert report["components"] >= 10 and report["card_bytes"] <= 4096
     return root
