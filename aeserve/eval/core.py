@@ -16,9 +16,11 @@ Sections (``sections=`` picks some; default all that apply to the model):
 ``compression``     ``client.compress`` bytes/image and PSNR vs PNG, WebP, JPEG; optional rate-distortion plot
 
 A section that does not apply, or whose prerequisites are missing (no classifier, no
-one-class models), is reported as ``{"skipped": reason}``; the others still run.
-Raises ModelNotFoundError / ServerUnavailableError (from the Client), ConfigError for an
-unknown section, DataError / InputError when the data does not fit the model.
+one-class models), is reported as ``{"skipped": reason}``; the others still run. A server
+or runtime failure (unreachable, timeout, model not ready, inference error) is never a
+skip: it is raised. Raises ModelNotFoundError / ServerError (ServerUnavailableError,
+TimeoutError, ...) / InferenceError (from the Client), ConfigError for an unknown
+section, DataError / InputError when the data does not fit the model.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from typing import Any, Callable, Sequence
 
 from ..checks import check_int
 from ..progress import progress_bar
-from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
+from ..errors import (AeserveError, ClientClosedError, ConfigError, DataError, InferenceError, InputError,
+                      ServerError, SplitNotFoundError)
 from . import report as rep
 
 _log = logging.getLogger(__name__)
@@ -135,6 +138,8 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
                     one_class_repository=one_class_repository, url=url, n_generate=n_generate,
                     temperature=temperature, classifier=classifier,
                     compression_n=compression_n, plot=plot, progress=progress, say=say)
+            except (ServerError, InferenceError, ClientClosedError):
+                raise  # the server or runtime failed: an error, never a skipped section
             except AeserveError as e:
                 result = {"skipped": str(e)}
             out["sections"][section] = result

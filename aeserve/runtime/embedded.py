@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferenceError, RepositoryError
+from ..errors import ClientClosedError, InferenceError, RepositoryError
 from ..ort_session import session_options
 from ..repository import Repository, RepositoryModel, config_params
 from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
@@ -81,7 +81,7 @@ class EmbeddedRuntime(Runtime):
             return sess
         with self._lock:
             if self._closed:
-                raise InferenceError("runtime is closed")
+                raise ClientClosedError(f"the embedded runtime over {self.repository.root} is closed")
             sess = self._sessions.get(key)
             if sess is None:
                 m = self._model(name)

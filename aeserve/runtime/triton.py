@@ -23,9 +23,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
-                      ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
+from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, InputError,
+                      ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
+from ..checks import check_seconds
 from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from .base import ModelInfo, Runtime, check_pair, check_request
 from .urls import Endpoint, parse_url
@@ -40,8 +41,8 @@ class TritonRuntime(Runtime):
     def __init__(self, url: str, *, timeout: float = 30.0, connect_timeout: float = 5.0):
         self.endpoint: Endpoint = parse_url(url)
         self.target = str(self.endpoint)
-        self.timeout = _positive(timeout, "timeout")
-        self.connect_timeout = _positive(connect_timeout, "connect_timeout")
+        self.timeout = check_seconds(timeout, "timeout")
+        self.connect_timeout = check_seconds(connect_timeout, "connect_timeout")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()  # one per thread; dead threads' go away
@@ -69,7 +70,7 @@ class TritonRuntime(Runtime):
         c = getattr(self._local, "client", None)
         if c is None:
             if self._closed:
-                raise ServerUnavailableError(f"connection to {self.target} is closed")
+                raise ClientClosedError(f"the connection to {self.target} is closed")
             c = self._local.client = self._new_client(self.timeout)
             with self._lock:
                 self._clients.add(c)
@@ -289,13 +290,3 @@ def _close_quietly(c: Any) -> None:
         c.close()
     except BaseException:  # closing a gevent client from another thread may complain; nothing to do
         pass
-
-
-def _positive(v: float, what: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a positive number of seconds, got {v!r}") from None
-    if not f > 0 or f == float("inf"):
-        raise InputError(f"{what} must be a positive finite number of seconds, got {v!r}")
-    return f
