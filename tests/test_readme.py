@@ -32,6 +32,13 @@ NOT_RUN = {
     ("Serving", "curl -s -X POST -H \"aeserve-api-key"): "needs the key printed by a server in explicit mode",
     ("Serving", "docker build"): "no Docker engine on the development machines",
     ("Development", "aeserve/"): "a directory map, not code",
+    ("Scaling out", "aeserve train --family ae --epochs 10 --out ae.pt --nproc-per-node"):
+        "10 epochs x 2 processes; tests/test_distributed_ddp.py runs the same launch on a subset",
+    ("Scaling out", "aeserve batch score compress"): "names files of the reader's; tests/test_cli_batch.py "
+                                                     "and tests/test_distributed_batch_job.py run these calls",
+    ("Scaling out", "from aeserve.distributed import ray_batch"): "needs a Triton service in a cluster; "
+                                                                  "tests/test_distributed_ray_batch.py runs it locally",
+    ("Scaling out", "kubectl apply"): "no Kubernetes cluster on the development machines",
 }
 
 

@@ -11,7 +11,9 @@ each) as the next version. Order: validate every argument and the repository pat
 export both graphs, run the parity gate on both, (``quantize="int8"``: quantize them and run
 the int8 quality gate, ``aeserve.export.quantize``), and only then write (atomically).
 So any error leaves the repository untouched. The model is exported from a CPU copy, so a
-model trained on a GPU exports as it is. Raises RepositoryError (bad name, repository
+model trained on a GPU exports as it is. Both cards carry the same ``aeserve.export_id``
+(a hash of the two graphs) and each config serves exactly the version written with it.
+Raises RepositoryError (bad name, repository
 path is a file, version taken), ConfigError (bad batching/placement values),
 ExportError (export/onnx.checker/ORT failure), ParityError (gate failed),
 QuantizationError (the int8 graphs lose more PSNR than ``max_psnr_drop_db``),
@@ -28,10 +30,10 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError, ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
-from .onnx_graphs import Graph, export_card, export_graphs, write_card
+from .onnx_graphs import Graph, export_card, export_graphs, pair_id, write_card
 from .parity import ParityReport, check_parity
 from .triton_config import ServingSettings, build_config, config_text
-from .writer import check_repository_path, write_models
+from .writer import check_repository_path, reserve_version, write_models
 
 if TYPE_CHECKING:
     from .quantize import QuantReport
@@ -101,10 +103,14 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     quant = None
     if quantize:
         enc, dec, quant, named_card = _int8(enc, dec, named_card, max_psnr_drop_db, calibration, gate_images)
+    named_card = named_card.with_extra(export_id=pair_id(enc, dec))
+    for graph in (enc, dec):
+        write_card(graph.proto, named_card.to_dict(), graph.role)
     enc_name, dec_name = name + ENCODER_SUFFIX, name + DECODER_SUFFIX
+    version = reserve_version(root, [enc_name, dec_name], version)
     files = {
-        enc_name: (config_text(build_config(enc_name, enc, settings, named_card)), enc.serialize()),
-        dec_name: (config_text(build_config(dec_name, dec, settings, named_card)), dec.serialize()),
+        enc_name: (config_text(build_config(enc_name, enc, settings, named_card, version)), enc.serialize()),
+        dec_name: (config_text(build_config(dec_name, dec, settings, named_card, version)), dec.serialize()),
     }
     written_version, onnx_paths = write_models(root, files, version=version)
     paths = {
@@ -139,7 +145,8 @@ def cpu_copy(model):
 
 
 def _int8(enc: Graph, dec: Graph, card, max_drop, calibration, gate_images):
-    """Quantized graphs and their card (precision int8, methods, measured PSNR drop)."""
+    """Quantized graphs and their card (precision int8, methods, measured PSNR drop); the
+    caller writes the card into the graphs."""
     from .quantize import DEFAULT_MAX_PSNR_DROP_DB, quantize_pair
 
     bound = DEFAULT_MAX_PSNR_DROP_DB if max_drop is None else max_drop
@@ -148,9 +155,6 @@ def _int8(enc: Graph, dec: Graph, card, max_drop, calibration, gate_images):
     card8 = card.with_extra(**{"export.precision": "int8",
                                "export.quantization": ",".join(f"{k}={v}" for k, v in report.methods.items()),
                                "export.int8_psnr_drop_db": round(report.drop_db, 4)})
-    props = card8.to_dict()
-    for g in (enc8, dec8):
-        write_card(g.proto, props, g.role)
     return enc8, dec8, report, card8
 
 
@@ -171,4 +175,8 @@ def export_checkpoint(ckpt_path: str | os.PathLike[str], repo: str | os.PathLike
     model = checkpoint.load(ckpt_path)
     if name is None:
         name = model.card.name or Path(ckpt_path).stem
+    if model.card.get("task") == "classifier":  # from `aeserve finetune`: one <name>_classifier model
+        from .classifier import export_classifier
+
+        return export_classifier(model, repo, name, **options)
     return export_model(model, repo, name, **options)

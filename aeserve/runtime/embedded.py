@@ -21,9 +21,10 @@ import numpy as np
 
 from ..errors import InferenceError, RepositoryError
 from ..ort_session import session_options
-from ..repository import Repository, RepositoryModel
-from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
-from .base import ModelInfo, Runtime, check_request
+from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
+from ..contract import (CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT,
+                        encoder_outputs)
+from .base import ModelInfo, Runtime, check_pair, check_request
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,11 @@ class EmbeddedRuntime(Runtime):
         info = self._infos.get(name)
         if info is None:
             m = self._model(name)
+            check_pair(name, config_params(m.encoder_config), config_params(m.decoder_config), self.target)
             if m.max_batch_size < 1:
                 raise RepositoryError(f"model {name!r} in {self.repository.root} has max_batch_size "
                                       f"{m.max_batch_size}; expected >= 1 (batched models only)")
-            info = ModelInfo(name, m.card, int(m.max_batch_size), int(m.versions[-1]))
+            info = ModelInfo(name, m.card, int(m.max_batch_size), m.served_version(m.encoder_name))
             self._infos[name] = info
         return info
 
@@ -83,9 +85,16 @@ class EmbeddedRuntime(Runtime):
                 raise InferenceError("runtime is closed")
             sess = self._sessions.get(key)
             if sess is None:
+                if part == "classifier":  # one graph: no encoder/decoder pair to check
+                    sess = self._sessions[key] = self._create(self.repository.classifier(name).path())
+                    return sess
                 m = self._model(name)
                 path = m.encoder_path() if part == "encoder" else m.decoder_path()
-                sess = self._sessions[key] = self._create(path)
+                sess = self._create(path)
+                config = m.encoder_config if part == "encoder" else m.decoder_config
+                check_pair(name, config_params(config), sess.get_modelmeta().custom_metadata_map,
+                           self.target, parts=(f"{part} config.pbtxt", f"{part} graph {path}"))
+                self._sessions[key] = sess
         return sess
 
     def _create(self, path: os.PathLike[str]) -> Any:
@@ -130,6 +139,25 @@ class EmbeddedRuntime(Runtime):
         info = self.model_info(name)
         z = check_request(info, z, (info.card.latent_dim,), "decoder input")
         return self._run(self._session(name, "decoder"), [DECODER_OUTPUT], {DECODER_INPUT: z}, name + "_decoder")[0]
+
+    def classifiers(self) -> list[str]:
+        return self.repository.classifiers()
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        key = name + CLASSIFIER_SUFFIX
+        info = self._infos.get(key)
+        if info is None:
+            k = self.repository.classifier(name)
+            if k.max_batch_size < 1:
+                raise RepositoryError(f"classifier {key!r} has max_batch_size {k.max_batch_size}; expected >= 1")
+            info = self._infos[key] = ModelInfo(name, k.card, int(k.max_batch_size), int(k.served_version))
+        return info
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        info = self.classifier_info(name)
+        x = check_request(info, x, info.card.input_shape, "classifier input")
+        sess = self._session(name, "classifier")
+        return self._run(sess, [CLASSIFIER_OUTPUT], {ENCODER_INPUT: x}, name + CLASSIFIER_SUFFIX)[0]
 
     @staticmethod
     def _run(sess: Any, outputs: list[str], feeds: dict[str, np.ndarray], graph: str) -> list[np.ndarray]:
