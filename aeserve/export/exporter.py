@@ -175,4 +175,8 @@ def export_checkpoint(ckpt_path: str | os.PathLike[str], repo: str | os.PathLike
     model = checkpoint.load(ckpt_path)
     if name is None:
         name = model.card.name or Path(ckpt_path).stem
+    if model.card.get("task") == "classifier":  # from `aeserve finetune`: one <name>_classifier model
+        from .classifier import export_classifier
+
+        return export_classifier(model, repo, name, **options)
     return export_model(model, repo, name, **options)

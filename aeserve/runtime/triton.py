@@ -26,11 +26,11 @@ import numpy as np
 from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
                       ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
-from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from .base import ModelInfo, Runtime, check_pair, check_request
 from .urls import Endpoint, parse_url
 
-ENC, DEC = "_encoder", "_decoder"
+ENC, DEC, CLF = "_encoder", "_decoder", "_classifier"
 log = logging.getLogger(__name__)
 
 
@@ -166,11 +166,7 @@ class TritonRuntime(Runtime):
         mbs = min(int(cfg.get("max_batch_size", 0) or 0), int(dec_cfg.get("max_batch_size", 0) or 0))
         if mbs < 1:
             raise CardError(f"model {name!r} on {self.target} has max_batch_size {mbs}; expected >= 1")
-        meta = self._call("model metadata", lambda c, **kw: c.get_model_metadata(enc, **kw), model=enc)
-        if not isinstance(meta, dict):  # grpc without as_json
-            meta = {"versions": list(getattr(meta, "versions", []))}
-        versions = [int(v) for v in meta.get("versions", []) if str(v).isdigit()]
-        info = ModelInfo(name, card, mbs, max(versions) if versions else 1)
+        info = ModelInfo(name, card, mbs, self._latest_version(enc))
         self._infos[name] = info
         return info
 
@@ -201,6 +197,46 @@ class TritonRuntime(Runtime):
         info = self.model_info(name)
         z = check_request(info, z, (info.card.latent_dim,), "decoder input")
         return self._infer(name + DEC, DECODER_INPUT, z, [DECODER_OUTPUT])[0]
+
+    # ---- classifiers ------------------------------------------------------------------
+    def classifiers(self) -> list[str]:
+        return sorted(n[: -len(CLF)] for n, s in self._index().items() if n.endswith(CLF) and s == "READY")
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        graph = name + CLF
+        info = self._infos.get(graph)
+        if info is not None:
+            return info
+        if not self._call("model readiness", lambda c, **kw: c.is_model_ready(graph, **kw), model=graph):
+            state = self._index().get(graph)
+            if state is not None:
+                raise ModelNotReadyError(f"model {graph!r} on {self.target} is not ready (state {state or 'unknown'})")
+            raise ModelNotFoundError(f"classifier {graph!r} not found on {self.target}; available: "
+                                     f"{', '.join(c + CLF for c in self.classifiers()) or 'none'}")
+        cfg = self._config(graph)
+        params = {k: (v or {}).get("string_value", "") for k, v in (cfg.get("parameters") or {}).items()}
+        try:
+            card = ModelCard.from_dict(params)
+        except CardError as e:
+            raise CardError(f"{graph} on {self.target}: {e}") from None
+        mbs = int(cfg.get("max_batch_size", 0) or 0)
+        if mbs < 1 or card.get("task") != "classifier":
+            raise CardError(f"{graph} on {self.target} is not a batched aeserve classifier "
+                            f"(max_batch_size {mbs}, task {card.get('task')!r})")
+        info = self._infos[graph] = ModelInfo(name, card, mbs, self._latest_version(graph))
+        return info
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        info = self.classifier_info(name)
+        x = check_request(info, x, info.card.input_shape, "classifier input")
+        return self._infer(name + CLF, ENCODER_INPUT, x, [CLASSIFIER_OUTPUT])[0]
+
+    def _latest_version(self, graph: str) -> int:
+        meta = self._call("model metadata", lambda c, **kw: c.get_model_metadata(graph, **kw), model=graph)
+        if not isinstance(meta, dict):  # grpc without as_json
+            meta = {"versions": list(getattr(meta, "versions", []))}
+        versions = [int(v) for v in meta.get("versions", []) if str(v).isdigit()]
+        return max(versions) if versions else 1
 
     def _infer(self, graph: str, input_name: str, arr: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         tc, http = self._tc, self.endpoint.protocol == "http"
