@@ -64,12 +64,15 @@ class ArithmeticOps(ClientBase):
         """Decode ``encode(x) + alpha * v`` for every image and alpha: ``(N, len(alphas), C, H, W)``.
 
         ``v``: ``(latent_dim,)`` (from ``attribute_vector``/``label_vector``). Raises
-        InputError for empty/non-finite alphas, a vector of the wrong dim, bad images."""
+        InputError for empty/non-finite alphas, a vector of the wrong dim, bad images;
+        SizeLimitError (before any work) when the output would exceed the Client's ``limits``."""
         a = check_alphas(alphas)
         if np.ndim(v) != 1:
             raise InputError(f"v must be one vector of shape ({self.card.latent_dim},), got shape {np.shape(v)}")
         vec = as_latents(v, self.card.latent_dim, allow_single=True, what="attribute vector v")
-        z = self.encode(self._images(x))
+        x = self._images(x)
+        self._limits.check_bytes(len(x) * a.size * self.image_bytes, f"shift of {len(x)} images x {a.size} alphas")
+        z = self.encode(x)
         moved = z[:, None, :].astype(np.float64) + a[None, :, None] * vec[0].astype(np.float64)[None, None, :]
         out = self.decode(moved.reshape(-1, z.shape[1]).astype(np.float32))
         return out.reshape(len(z), a.size, *out.shape[1:])

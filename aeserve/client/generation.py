@@ -28,8 +28,9 @@ class GenerationOps(ClientBase):
         has one, else standard. ``label``: a class index or name; only the components of
         that class are sampled (fitted prior of labelled data). Latents are drawn per chunk,
         so memory is the output plus one chunk per request in flight.
-        Raises InputError (n < 1, bad seed/temperature, unknown label), ConfigError (unknown
-        prior; standard prior on a non-VAE), PriorMissingError (no fitted prior in the card:
+        Raises InputError (n < 1, bad seed, temperature outside [0, MAX_TEMPERATURE], unknown
+        label), SizeLimitError (before allocating, beyond the Client's ``limits``),
+        ConfigError (unknown prior; standard prior on a non-VAE), PriorMissingError (no fitted prior in the card:
         fit one with ``aeserve fit-prior``), CardError (the card's prior is corrupt).
         """
         n = check_int(n, "n", minimum=1, detail=" (number of images)")
@@ -37,6 +38,7 @@ class GenerationOps(ClientBase):
         noise.check_seed(seed)
         fitted = self._generation_prior(prior, label)
         dim = self.card.latent_dim
+        self._limits.check_bytes(n * (self.image_bytes + 4 * dim), f"generate(n={n})")
         cls = None if label is None or fitted is None else fitted.resolve_label(label, self.card.class_names)
 
         def work(s: int, e: int) -> np.ndarray:
@@ -89,11 +91,14 @@ class GenerationOps(ClientBase):
     def interpolate_path(self, points: Any, *, steps: int = 8, method: str = "slerp") -> np.ndarray:
         """Images along a path through P >= 2 images; ``(steps-1)*(P-1)+1`` images
         (see ``aeserve.latent.path``). InputError if steps < 2 or P < 2, ConfigError for the method."""
-        latent.check_steps(steps)
+        steps = latent.check_steps(steps)
         latent.check_method(method)
         x = self._images(points, "path points")
         if len(x) < 2:
             raise InputError(f"a path needs at least 2 images, got {len(x)}")
+        rows = (steps - 1) * (len(x) - 1) + 1
+        self._limits.check_bytes(rows * (self.image_bytes + 12 * self.card.latent_dim),
+                                 f"a path of {rows} images (steps={steps})")
         return self.decode(latent.path(self.encode(x), steps, method))
 
     def traverse(self, x: Any, *, dim: int, values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -102,11 +107,18 @@ class GenerationOps(ClientBase):
         z = self.encode(self._one_image(x, "image"))[0]
         return self.decode(latent.traverse(z, dim, values))
 
+MAX_TEMPERATURE = 1000.0  # latents beyond ~1000 standard deviations decode to saturated noise
+
+
 def _temperature(t: Any) -> np.float32:
+    """``t`` as float32 in [0, MAX_TEMPERATURE]; InputError otherwise (so latents stay finite)."""
+    if isinstance(t, (bool, np.bool_, str, bytes)):
+        raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {t!r}")
     try:
         f = float(t)
-    except (TypeError, ValueError):
-        raise InputError(f"temperature must be a number >= 0, got {t!r}") from None
-    if isinstance(t, (bool, np.bool_)) or not np.isfinite(f) or f < 0:
-        raise InputError(f"temperature must be a finite number >= 0, got {t!r}")
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {t!r}") from None
+    if not np.isfinite(f) or not 0.0 <= f <= MAX_TEMPERATURE:
+        raise InputError(f"temperature must be a finite number in [0, {MAX_TEMPERATURE:g}] (a multiple of the "
+                         f"prior's standard deviation), got {t!r}")
     return np.float32(f)

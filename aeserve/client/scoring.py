@@ -30,7 +30,9 @@ class ScoringOps(ClientBase):
         standard deviation measured on held-out training images when the prior was fitted
         (``aeserve.prior.calibration``), so both terms weigh alike.
         Raises ConfigError (unknown method, elbo on a non-VAE), PriorMissingError (density /
-        combined without a fitted prior), InputError (bad images or k), CardError.
+        combined without a fitted prior), InputError (bad images or k), CardError,
+        SizeLimitError (before allocating) when the k samples in flight would take more
+        than the Client's ``limits``.
         """
         from .. import anomaly
 
@@ -52,6 +54,10 @@ class ScoringOps(ClientBase):
         noise.check_seed(seed)
         k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
         sigma = self.card.sigma
+        per_chunk = max(1, self._info.max_batch_size // k)
+        at_once = min(len(x), per_chunk) * min(self._conn.batcher.max_in_flight, -(-len(x) // per_chunk))
+        self._limits.check_bytes(at_once * k * (2 * self.image_bytes + 12 * dim),
+                                 f"anomaly_score(method='elbo', k={k}) on {len(x)} images")
 
         def elbo(s: int, e: int) -> np.ndarray:
             xb, m = x[s:e], e - s
