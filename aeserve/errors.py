@@ -16,6 +16,7 @@ from __future__ import annotations
 __all__ = [
     "AeserveError",
     "InputError",
+    "SizeLimitError",
     "ConfigError",
     "DataError",
     "SplitNotFoundError",
@@ -44,6 +45,10 @@ class AeserveError(Exception):
 
 class InputError(AeserveError, ValueError):
     """An argument or array was wrong: shape, dtype, range, NaN/Inf, empty, n <= 0..."""
+
+
+class SizeLimitError(InputError):
+    """A call would allocate more than its configured limit (``aeserve.limits``); nothing was allocated."""
 
 
 class ConfigError(AeserveError, ValueError):

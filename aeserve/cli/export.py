@@ -31,7 +31,7 @@ def _echo_result(r) -> None:
                                  f"{q.psnr_fp32:.2f} -> {q.psnr_int8:.2f} dB on {q.images} images, "
                                  f"bound {q.max_drop_db:g} dB")
     click.echo(f"exported {r.name} version {r.version}{' fp16' if r.fp16 else ''}{via}: "
-               f"{r.paths['encoder']} and {r.paths['decoder']} "
+               f"{' and '.join(str(p) for k, p in r.paths.items() if not k.endswith('_config'))} "
                f"(parity max abs diff {r.max_abs_diff:.2g}{int8})")
 
 

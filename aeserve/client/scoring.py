@@ -23,6 +23,8 @@ class ScoringOps(ClientBase):
         "mse": mean squared reconstruction error (any family; the card's calibration uses it).
         "elbo" (VAE): negative ELBO in nats, ``k`` posterior samples per image, the k
         decodes batched together; sample j of item i depends only on (seed, i, j).
+        SizeLimitError (before allocating) when the k samples in flight would take more
+        than the Client's ``limits``.
         """
         from .. import anomaly
 
@@ -42,6 +44,10 @@ class ScoringOps(ClientBase):
         noise.check_seed(seed)
         k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
         sigma = self.card.sigma
+        per_chunk = max(1, self._info.max_batch_size // k)
+        at_once = min(len(x), per_chunk) * min(self._conn.batcher.max_in_flight, -(-len(x) // per_chunk))
+        self._limits.check_bytes(at_once * k * (2 * self.image_bytes + 12 * dim),
+                                 f"anomaly_score(method='elbo', k={k}) on {len(x)} images")
 
         def elbo(s: int, e: int) -> np.ndarray:
             xb, m = x[s:e], e - s

@@ -145,7 +145,8 @@ def cpu_copy(model):
 
 
 def _int8(enc: Graph, dec: Graph, card, max_drop, calibration, gate_images):
-    """Quantized graphs and their card (precision int8, methods, measured PSNR drop)."""
+    """Quantized graphs and their card (precision int8, methods, measured PSNR drop); the
+    caller writes the card into the graphs."""
     from .quantize import DEFAULT_MAX_PSNR_DROP_DB, quantize_pair
 
     bound = DEFAULT_MAX_PSNR_DROP_DB if max_drop is None else max_drop
@@ -154,9 +155,6 @@ def _int8(enc: Graph, dec: Graph, card, max_drop, calibration, gate_images):
     card8 = card.with_extra(**{"export.precision": "int8",
                                "export.quantization": ",".join(f"{k}={v}" for k, v in report.methods.items()),
                                "export.int8_psnr_drop_db": round(report.drop_db, 4)})
-    props = card8.to_dict()
-    for g in (enc8, dec8):
-        write_card(g.proto, props, g.role)
     return enc8, dec8, report, card8
 
 
@@ -177,4 +175,8 @@ def export_checkpoint(ckpt_path: str | os.PathLike[str], repo: str | os.PathLike
     model = checkpoint.load(ckpt_path)
     if name is None:
         name = model.card.name or Path(ckpt_path).stem
+    if model.card.get("task") == "classifier":  # from `aeserve finetune`: one <name>_classifier model
+        from .classifier import export_classifier
+
+        return export_classifier(model, repo, name, **options)
     return export_model(model, repo, name, **options)
