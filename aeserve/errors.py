@@ -36,6 +36,7 @@ __all__ = [
     "ClientClosedError",
     "PayloadError",
     "DistributedError",
+    "PriorMissingError",
 ]
 
 
@@ -126,3 +127,7 @@ class PayloadError(AeserveError, ValueError):
 
 class DistributedError(AeserveError):
     """A distributed job failed: a rank or actor died, or the cluster could not be reached."""
+
+
+class PriorMissingError(ConfigError):
+    """The model's card has no fitted latent prior; ``aeserve fit-prior`` fits one."""

@@ -38,6 +38,8 @@ VERBS = {
     "bench": "bench",
     "batch": "batch",
     "build-classifier": "build_classifier",
+    "fit-prior": "prior_verbs",
+    "shift": "prior_verbs",
 }
 
 
