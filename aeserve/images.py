@@ -36,7 +36,7 @@ def _as_array(x: Any, what: str) -> np.ndarray:
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as e:  # ragged lists and the like
-        raise InputError(f"{what} could not be read as an array ({e}); expected a numeric array") from None
+        raise InputError(f"{what} could not be read as an array ({e}); expected a numeric array") from e
 
 
 def as_batch(x: Any, input_shape: Sequence[int], *, allow_single: bool = False,

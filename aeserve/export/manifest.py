@@ -64,7 +64,7 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
     except FileNotFoundError:
         raise ConfigError(f"export manifest {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from None
+        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from e
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"export manifest {path} must be a non-empty JSON list of model entries")
     entries, names = [], set()
@@ -106,7 +106,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
         staging = Path(tempfile.mkdtemp(prefix=f".{root.absolute().name}{TMP_PREFIX}{os.getpid()}-regen-",
                                         dir=parent))
     except OSError as e:
-        raise ExportError(f"cannot create a staging directory next to {root}: {e}") from None
+        raise ExportError(f"cannot create a staging directory next to {root}: {e}") from e
     try:
         results = [export_checkpoint(e.checkpoint, staging, e.name, **e.export_options()) for e in entries]
         _swap_in(staging, root)
@@ -130,5 +130,5 @@ def _swap_in(staging: Path, root: Path) -> None:
                     os.rename(old, root)
                 raise
         except OSError as e:
-            raise ExportError(f"cannot move the regenerated repository into {root}: {e}") from None
+            raise ExportError(f"cannot move the regenerated repository into {root}: {e}") from e
     shutil.rmtree(old, ignore_errors=True)

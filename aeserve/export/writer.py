@@ -85,7 +85,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
         remove_stale_temp_dirs(root)
         tmp = make_staging_dir(root)
     except OSError as e:
-        raise ExportError(f"cannot write to model repository {root}: {e}") from None
+        raise ExportError(f"cannot write to model repository {root}: {e}") from e
     ok = False
     try:
         for name, (config, model) in files.items():
@@ -96,7 +96,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
             _commit(root, tmp, names, version)
         ok = True
     except OSError as e:
-        raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from None
+        raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not ok:
