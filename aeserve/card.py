@@ -30,6 +30,9 @@ Keys (all prefixed ``aeserve.``):
 ``class_names``        JSON list of str: the name of label ``i`` is item ``i``
                        (set at training when the data names its classes, e.g.
                        PNG folders ``cat/``, ``dog/``; absent: labels are numbers)
+``export_id``          set at export, the same in the encoder's and the decoder's
+                       cards (a hash of both graphs): a pair whose ids differ comes
+                       from two exports and is never served together
 =====================  ======================================================
 """
 
@@ -46,6 +49,7 @@ FORMAT_VERSION = "1"
 FAMILIES = ("ae", "dae", "sparse", "contractive", "vae")
 ARCHS = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+EXPORT_ID = "export_id"   # key (without PREFIX) of the id shared by the two graphs of one export
 DEFAULT_SIGMA = 0.1  # gaussian likelihood std when hparams do not record one
 
 _CORE = ("format_version", "family", "arch", "input_shape", "latent_dim", "likelihood", "dataset")
@@ -86,6 +90,11 @@ class ModelCard:
     @property
     def name(self) -> str | None:
         return self.extra.get("name")
+
+    @property
+    def export_id(self) -> str | None:
+        """Identity of the export that wrote this model's encoder and decoder (None before export)."""
+        return self.extra.get(EXPORT_ID)
 
     @property
     def hparams(self) -> dict[str, Any]:

@@ -27,12 +27,14 @@ __all__ = [
     "ParityError",
     "QuantizationError",
     "RepositoryError",
+    "MismatchedPairError",
     "ModelNotFoundError",
     "ServerError",
     "ServerUnavailableError",
     "ModelNotReadyError",
     "TimeoutError",
     "InferenceError",
+    "ClientClosedError",
     "PayloadError",
     "DistributedError",
 ]
@@ -82,6 +84,11 @@ class RepositoryError(AeserveError):
     """A model repository is missing, not a directory, or malformed."""
 
 
+class MismatchedPairError(RepositoryError):
+    """A model's encoder and decoder come from different exports (their export ids differ);
+    they are never served together."""
+
+
 class ModelNotFoundError(AeserveError, LookupError):
     """The requested model is not in the repository or on the server."""
 
@@ -105,6 +112,10 @@ class TimeoutError(ServerError, builtins.TimeoutError):  # noqa: A001 - delibera
 
 class InferenceError(AeserveError):
     """The runtime failed to run a model on valid input."""
+
+
+class ClientClosedError(AeserveError):
+    """The Client (or its connection) was closed; open a new one."""
 
 
 class PayloadError(AeserveError, ValueError):

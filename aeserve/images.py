@@ -66,10 +66,12 @@ def as_batch(x: Any, input_shape: Sequence[int], *, allow_single: bool = False,
 
     if arr.dtype == np.uint8:
         return arr.astype(np.float32) / np.float32(255.0)
+    lo, hi = float(arr.min()), float(arr.max())      # NaN propagates; Inf is out of range
+    if 0.0 <= lo and hi <= 1.0:
+        return np.ascontiguousarray(arr, dtype=np.float32)
     if not np.isfinite(arr).all():
         bad = int(arr.size - np.isfinite(arr).sum())
         raise InputError(f"{what} contain {bad} NaN/Inf value(s); expected finite values in [0, 1]")
-    lo, hi = float(arr.min()), float(arr.max())
     if lo < 0.0 or hi > 1.0:
         raise InputError(f"{what} have values in [{lo:.4g}, {hi:.4g}]; expected floats in [0, 1] "
                          "(or uint8 in 0..255)")

@@ -9,6 +9,8 @@ The noise comes from Philox4x32-10 (Random123; checked against its known-answer 
 with key = seed and counter = (block, row_lo, row_hi, 0), followed by Box-Muller. Each
 Philox block gives 4 normals, so column ``j`` of a row depends only on ``(seed, row,
 j // 4)``: the same seed gives the same row whatever ``count``, chunking or ``dim`` prefix.
+Small draws (a few blocks: one row of a small latent) compute the Philox words with
+Python integers, larger ones with uint64 arrays; both give the same words, bit for bit.
 The Philox words are exact on every platform; Box-Muller runs in float32 (log/cos/sin),
 so values may differ in the last bit between CPUs with different SIMD math, never more.
 """
@@ -23,11 +25,13 @@ from .errors import InputError
 __all__ = ["philox4x32", "standard_normal", "check_seed", "posterior_samples"]
 
 _U64 = 2**64
-_M0, _M1 = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+_M0_INT, _M1_INT = 0xD2511F53, 0xCD9E8D57
+_M0, _M1 = np.uint64(_M0_INT), np.uint64(_M1_INT)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk
+_SMALL_BLOCKS = 12     # up to this many blocks Philox runs on Python integers: no array-call overhead
 
 
 def _philox_inplace(c0, c1, c2, c3, k0: int, k1: int, rounds: int) -> None:
@@ -95,12 +99,16 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 
 
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
-    c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
-    c1 = rows & _MASK32
-    c2 = rows >> _S32
-    c3 = np.zeros_like(c0)
-    _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
+    """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
+    if count * blocks <= _SMALL_BLOCKS:
+        c0, c1, c2, c3 = np.array(_philox_python(seed, start, count, blocks), np.uint64)
+    else:
+        rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
+        c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
+        c1 = rows & _MASK32
+        c2 = rows >> _S32
+        c3 = np.zeros_like(c0)
+        _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
     # Box-Muller on word pairs (c0, c1) and (c2, c3): u1 in (0, 1], angle in [0, 2pi)
     out = np.empty((c0.shape[0], 4), np.float32)
     for i, (a, b) in enumerate(((c0, c1), (c2, c3))):
@@ -110,6 +118,24 @@ def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
         out[:, 2 * i] = r * np.cos(theta)
         out[:, 2 * i + 1] = r * np.sin(theta)
     return out.reshape(count, blocks * 4)
+
+
+def _philox_python(seed: int, start: int, count: int, blocks: int) -> list[list[int]]:
+    """The Philox words (rows c0, c1, c2, c3) of a few blocks, with Python integers: the
+    same arithmetic as ``_philox_inplace``, cheaper than array calls for a handful of blocks."""
+    out: list[list[int]] = [[], [], [], []]
+    for row in range(start, start + count):
+        for block in range(blocks):
+            c0, c1, c2, c3 = block, row & 0xFFFFFFFF, row >> 32, 0
+            k0, k1 = seed & 0xFFFFFFFF, seed >> 32
+            for r in range(10):
+                if r:
+                    k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+                p0, p1 = c0 * _M0_INT, c2 * _M1_INT
+                c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & 0xFFFFFFFF, (p0 >> 32) ^ c3 ^ k1, p0 & 0xFFFFFFFF
+            for i, w in enumerate((c0, c1, c2, c3)):
+                out[i].append(w)
+    return out
 
 
 def check_seed(seed: int) -> int:

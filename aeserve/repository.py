@@ -14,6 +14,11 @@ A *model* in aeserve terms (``mnist_vae``) is the pair ``<name>_encoder`` /
     repo.models()                               # ["mnist_ae2", "mnist_vae", ...]
     m = repo.model("mnist_vae")                 # ModelNotFoundError if absent
     m.card, m.versions, m.encoder_path(), m.decoder_config.max_batch_size
+
+Opening a repository first completes an export commit that a killed writer left
+half done (``aeserve.export.journal.recover``). A model's path without a version is the
+version its ``config.pbtxt`` serves (``version_policy { specific }``, as exports
+write it), else the latest one present.
 """
 
 from __future__ import annotations
@@ -68,9 +73,14 @@ def parse_config(text: str, where: str = "config.pbtxt") -> model_config_pb2.Mod
         raise RepositoryError(f"{where} is not a valid Triton ModelConfig: {e}") from e
 
 
+def config_params(config: model_config_pb2.ModelConfig) -> dict[str, str]:
+    """A config's ``parameters`` as a flat string map (the model card's entries)."""
+    return {k: v.string_value for k, v in config.parameters.items()}
+
+
 def card_from_config(config: model_config_pb2.ModelConfig) -> ModelCard:
     """The model card stored in a config's ``parameters``."""
-    return ModelCard.from_dict({k: v.string_value for k, v in config.parameters.items()})
+    return ModelCard.from_dict(config_params(config))
 
 
 def versions_of(model_dir: Path) -> list[int]:
@@ -110,8 +120,16 @@ class RepositoryModel:
     def decoder_path(self, version: int | None = None) -> Path:
         return self._path(self.decoder_name, version)
 
+    def served_version(self, triton_name: str) -> int:
+        """The version Triton serves for ``encoder_name``/``decoder_name``: the highest one its
+        config names (``version_policy.specific``), else the latest version both parts have."""
+        cfg = self.encoder_config if triton_name == self.encoder_name else self.decoder_config
+        if cfg.version_policy.WhichOneof("policy_choice") == "specific" and cfg.version_policy.specific.versions:
+            return max(cfg.version_policy.specific.versions)
+        return self.versions[-1]
+
     def _path(self, triton_name: str, version: int | None) -> Path:
-        v = self.versions[-1] if version is None else version
+        v = self.served_version(triton_name) if version is None else version
         path = self.root / triton_name / str(v) / MODEL_FILENAME
         if not path.is_file():
             raise ModelNotFoundError(f"{triton_name} has no version {v} in {self.root} (versions: {list(self.versions)})")
@@ -128,6 +146,9 @@ class Repository:
                                   "with `aeserve export` or pass the repository path")
         if not self.root.is_dir():
             raise RepositoryError(f"model repository {self.root} is not a directory")
+        from .export.journal import recover  # torch-free
+
+        recover(self.root)
 
     def models(self) -> list[str]:
         """Names of the aeserve models (encoder/decoder pairs with a config) in the repository."""

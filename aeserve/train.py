@@ -37,6 +37,7 @@ from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
 from .checks import check_int
 from .errors import AeserveError, ConfigError, SplitNotFoundError
+from .data import resolve_classes
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
 from .progress import progress_bar
@@ -102,11 +103,11 @@ def validate(family: str, arch: str, latent_dim: int, *, epochs: int, batch_size
         raise ConfigError(f"validation fraction must be in (0, 1), got {val_fraction!r}")
     if classes is not None:
         if isinstance(classes, (str, bytes)) or not isinstance(classes, Iterable):
-            raise ConfigError(f"classes must be a list of integer labels, got {classes!r}")
+            raise ConfigError(f"classes must be a list of integer labels or class names, got {classes!r}")
         classes = list(classes)
         if not classes:
             raise ConfigError("class filter is empty; give at least one label, e.g. classes=[0]")
-        for c in classes:
+        for c in (c for c in classes if not (isinstance(c, str) and c)):  # names are checked against the data
             check_int(c, "class label", minimum=0, error=ConfigError)
     if hparams is not None and not isinstance(hparams, dict):
         raise ConfigError(f"hparams must be a dict, got {type(hparams).__name__}")
@@ -271,6 +272,8 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
     ranks = ranks or Ranks()
     torch.set_num_threads(ranks.threads(torch_threads()))
     train_ds, val_ds, eval_ds, eval_split = _load_data(data, limit, classes, val_fraction, seed)
+    if classes is not None:  # names -> the labels they stand for, as the card records them
+        classes = resolve_classes(classes, train_ds.class_names, train_ds.name)
     try:
         card = ModelCard(family, arch, tuple(train_ds.input_shape), int(latent_dim), likelihood, train_ds.name,
                          {"hparams": json.dumps(hparams or {})})

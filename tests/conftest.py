@@ -67,3 +67,16 @@ def triton_server(serving_repository: Path):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """ONE local Ray instance (2 CPUs) for the whole session, shut down at its end."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             object_store_memory=256 * 2**20)
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

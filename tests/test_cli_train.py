@@ -88,7 +88,7 @@ def _npy(tmp_path, shape, dtype=np.float32):
     (["--family", "ae", "--epochs", "0"], "epochs must be an integer >= 1"),
     (["--family", "ae", "--classes", "42"], "no samples of classes [42]"),
     (["--family", "ae", "--classes", ","], "--classes is empty"),
-    (["--family", "ae", "--classes", "one"], "--classes must be comma-separated integers"),
+    (["--family", "ae", "--classes", "one"], "mnist (train) does not name its classes, so class 'one' cannot be found"),
     (["--family", "ae", "--beta", "2"], "beta do not apply to family 'ae'"),
     (["--family", "dae", "--noise", "salt"], "unknown noise 'salt'"),
     (["--family", "ae", "--likelihood", "poisson"], "unknown likelihood 'poisson'"),

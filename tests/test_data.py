@@ -349,6 +349,13 @@ def test_png_class_folders_named_by_words(tmp_path: Path) -> None:
     assert "bird, cat" in repr(ds)
     cats = load_dataset(tmp_path / "pets", classes=[2], limit=1)
     assert cats.y.tolist() == [2] and cats.class_names == ds.class_names  # indices keep their names
+    assert load_dataset(tmp_path / "pets", classes=["dog", 0]).y.tolist() == [0, 3, 3]  # names or labels
+    with pytest.raises(DataError, match="has no class 'cow'; its classes: 7, bird, cat, dog"):
+        load_dataset(tmp_path / "pets", classes=["cow"])
+    with pytest.raises(DataError, match="does not name its classes, so class 'cat' cannot be found"):
+        load_dataset("mnist", "test", classes=["cat"])
+    with pytest.raises(ConfigError, match="integer labels or class names"):
+        load_dataset(tmp_path / "pets", classes=[""])
     train, val = split_validation(ds, 0.3, seed=0)
     assert train.class_names == val.class_names == ds.class_names
     # integer-named folders keep their integer labels and have no names
@@ -431,7 +438,7 @@ def test_argument_errors(tmp_path: Path) -> None:
     for limit in (0, -1, 1.5, True, "3"):
         with pytest.raises(ConfigError, match="limit"):
             load_dataset(tmp_path / "a.npy", limit=limit)  # type: ignore[arg-type]
-    for classes in ("3", [], ["a"], 3, [True], np.array(3), [1.5]):
+    for classes in ("3", [], [""], 3, [True], np.array(3), [1.5]):
         with pytest.raises(ConfigError, match="classes"):
             load_dataset(tmp_path / "a.npy", classes=classes)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="split must be one of train, test, all"):

@@ -36,7 +36,8 @@ def mnist_npz(tmp_path_factory) -> Path:
     return path
 
 
-def test_two_gloo_processes_match_one_process(mnist_npz, tmp_path, capsys):
+def test_two_gloo_processes_match_one_process(mnist_npz, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     one = train(data=str(mnist_npz), progress=False, **ARGS)
     assert one.history[-1]["epoch"] == 2 and 1035 % 64 == 11
     out = tmp_path / "ddp.pt"
@@ -45,6 +46,7 @@ def test_two_gloo_processes_match_one_process(mnist_npz, tmp_path, capsys):
                                  "--quiet", "--nproc-per-node", "2"], capsys)
     assert code == 0, err
     assert "[2 processes]" in stdout and str(out) in stdout
+    assert "OMP_NUM_THREADS" not in os.environ  # set for the ranks only, not left in the caller's environment
     model = checkpoint.load(out)  # complete, checksummed, rebuilds from its card
     assert model.card.get("train.world_size") == "2" and one.card.get("train.world_size") == "1"
     mine, ref = model.state_dict(), one.model.state_dict()

@@ -5,6 +5,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +17,7 @@ import pytest
 import torch
 from torch import nn
 
+import aeserve
 from aeserve import checkpoint
 from aeserve.card import ModelCard
 from aeserve.errors import CheckpointError, ConfigError, ExportError, ParityError, RepositoryError
@@ -307,3 +312,50 @@ def test_model_left_in_another_dtype_or_training_mode_exports_from_a_cpu_copy(tm
     already = tiny("ae", "mlp")
     assert exporter_mod.cpu_copy(already) is already
 
+
+def test_both_cards_share_the_export_id_and_configs_pin_the_version(vae_repo):
+    repo, _, result = vae_repo
+    m = Repository(repo).model("toy_vae")
+    graph_ids = {{p.key: p.value for p in onnx.load(str(result.paths[r])).metadata_props}["aeserve.export_id"]
+                 for r in ("encoder", "decoder")}
+    config_ids = {card_from_config(c).export_id for c in (m.encoder_config, m.decoder_config)}
+    assert graph_ids == config_ids and len(graph_ids) == 1 and len(next(iter(graph_ids))) == 32
+    for cfg in (m.encoder_config, m.decoder_config):
+        assert list(cfg.version_policy.specific.versions) == [result.version]
+
+
+def test_export_id_tells_exports_apart(tmp_path):
+    export_model(tiny("ae", seed=1), tmp_path, "a", max_batch=8)
+    export_model(tiny("ae", seed=2), tmp_path, "b", max_batch=8)
+    ids = [Repository(tmp_path).model(n).card.export_id for n in ("a", "b")]
+    assert ids[0] != ids[1]
+
+
+CLONE_EXPORT = """
+import sys, torch, aeserve
+from aeserve.card import ModelCard
+from aeserve.export import export_model
+from aeserve.models import build_model
+torch.manual_seed(0)
+card = ModelCard("ae", "mlp", (1, 8, 8), 4, "bernoulli", "toy", {"hparams": '{"hidden": [32]}'})
+export_model(build_model(card).eval(), sys.argv[1], "m", max_batch=8)
+print(aeserve.__file__)
+"""
+
+
+def test_export_bytes_do_not_depend_on_where_the_source_lives(tmp_path):
+    src = Path(aeserve.__file__).parent
+    clone = tmp_path / "another-checkout-with-a-longer-name"
+    shutil.copytree(src, clone / "aeserve", ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, "-c", CLONE_EXPORT, str(tmp_path / "there")], cwd=clone,
+                          env={**os.environ, "PYTHONPATH": str(clone)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(clone / "aeserve" / "__init__.py")   # really the other checkout
+    export_model(tiny("ae"), tmp_path / "here", "m", max_batch=8)
+    here, there = snapshot(tmp_path / "here"), snapshot(tmp_path / "there")
+    assert here == there and len(here) == 8  # 2 model dirs, 2 version dirs, 2 configs, 2 graphs
+    for onnx_file in (tmp_path / "there").rglob("model.onnx"):
+        data = onnx_file.read_bytes()
+        assert str(clone).encode() not in data and str(src.parent).encode() not in data
+        assert b"site-packages" not in data and b'File "' not in data

@@ -74,12 +74,17 @@ def test_bad_manifest(tmp_path, content, match):
 
 def test_regenerate_builds_and_replaces(tmp_path, export_dir):
     repo = tmp_path / "repo"
-    (repo / "stale_encoder").mkdir(parents=True)  # anything not in the manifest disappears
+    (repo / "a_encoder" / "7").mkdir(parents=True)      # the manifest owns a_*: replaced in whole
+    (repo / "other_encoder" / "1").mkdir(parents=True)  # not the manifest's: left alone
+    (repo / "README").write_text("mine")
     results = regenerate(export_dir / "manifest.json", repo)
     assert [(r.name, r.version) for r in results] == [("a", 1), ("b", 3)]
     assert results[0].paths["encoder"] == repo / "a_encoder" / "1" / "model.onnx"
     assert results[0].paths["encoder"].is_file() and results[1].fp16
-    assert sorted(p.name for p in repo.iterdir()) == ["a_decoder", "a_encoder", "b_decoder", "b_encoder"]
+    assert sorted(p.name for p in repo.iterdir()) == ["README", "a_decoder", "a_encoder", "b_decoder", "b_encoder",
+                                                     "other_encoder"]
+    assert (repo / "other_encoder" / "1").is_dir() and (repo / "README").read_text() == "mine"
+    assert not (repo / "a_encoder" / "7").exists()
     r = Repository(repo)
     assert r.models() == ["a", "b"] and r.model("b").versions == (3,)
     assert r.model("b").encoder_config.instance_group[0].count == 2

@@ -15,8 +15,9 @@ import pytest
 
 from aeserve.card import ModelCard
 from aeserve.errors import ExportError, RepositoryError
-from aeserve.export import writer
-from aeserve.export.writer import TMP_PREFIX, next_version, remove_stale_temp_dirs, temp_dirs, write_models
+from aeserve.export import journal, writer
+from aeserve.export.journal import recover
+from aeserve.export.writer import TMP_PREFIX, next_version, temp_dirs, write_models
 from aeserve.repository import Repository, parse_config
 
 CARD = "".join(f'parameters {{ key: "{k}" value {{ string_value: "{v}" }} }}\n'
@@ -70,7 +71,7 @@ def test_failed_rename_rolls_back(tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(src, dst)
 
-    monkeypatch.setattr(writer.os, "replace", flaky)
+    monkeypatch.setattr(journal.os, "replace", flaky)
     with pytest.raises(ExportError, match="nothing was changed: .*No space left"):
         write_models(tmp_path, files(mb=99))
     monkeypatch.undo()
@@ -88,16 +89,16 @@ def test_stale_temp_dirs_of_dead_writers_are_removed(tmp_path):
     live = [tmp_path / f".repo{TMP_PREFIX}{os.getpid()}-xyz", tmp_path / f".other{TMP_PREFIX}{dead}-abc"]
     for p in stale + live:
         p.mkdir()
-    assert sorted(remove_stale_temp_dirs(repo)) == sorted(stale)
+    assert sorted(recover(repo)) == sorted(stale)
     assert all(p.is_dir() for p in live) and not any(p.exists() for p in stale)
 
 
 def test_staging_inside_root_when_parent_unusable(tmp_path, monkeypatch):
     real_access = os.access
-    monkeypatch.setattr(writer.os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
+    monkeypatch.setattr(journal.os, "access", lambda p, mode: False if Path(p) == tmp_path else real_access(p, mode))
     seen = []
-    real_write = writer._write_file
-    monkeypatch.setattr(writer, "_write_file", lambda path, data: (seen.append(path), real_write(path, data)))
+    real_write = writer.write_file
+    monkeypatch.setattr(writer, "write_file", lambda path, data: (seen.append(path), real_write(path, data)))
     write_models(tmp_path / "repo", files())
     assert seen and all(p.is_relative_to(tmp_path / "repo") and TMP_PREFIX in str(p) for p in seen)
     assert temp_dirs(tmp_path / "repo") == [] and Repository(tmp_path / "repo").models() == ["m"]
@@ -114,7 +115,7 @@ SCRIPT = textwrap.dedent("""
     from aeserve.export import export_model, writer
 
     repo, name, marker, pause_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    real, written = writer._write_file, []
+    real, written = writer.write_file, []
 
     def pausing(path, data):
         real(path, data)
@@ -123,7 +124,7 @@ SCRIPT = textwrap.dedent("""
             marker.write_text(str(path))
             time.sleep(120)
 
-    writer._write_file = pausing
+    writer.write_file = pausing
     torch.manual_seed(0)
     model = build_model(ModelCard("ae", "mlp", (1, 8, 8), 4, "bernoulli", "toy", {"hparams": '{"hidden": [16]}'}))
     export_model(model.eval(), repo, name, max_batch=8)
@@ -165,7 +166,7 @@ def test_sigkill_halfway_leaves_repository_as_it_was(tmp_path, base_repo, name, 
     assert Repository(base_repo).models() == ["m"]
     assert Repository(base_repo).model("m").versions == (1,)
     assert not (base_repo / "m_encoder" / "2").exists() and not (base_repo / "fresh_encoder").exists()
-    remove_stale_temp_dirs(base_repo)                          # what the next write does first
+    recover(base_repo)                                         # what the next open does first
     assert temp_dirs(base_repo) == []
 
 

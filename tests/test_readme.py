@@ -32,6 +32,13 @@ NOT_RUN = {
     ("Serving", "curl -s -X POST -H \"aeserve-api-key"): "needs the key printed by a server in explicit mode",
     ("Serving", "docker build"): "no Docker engine on the development machines",
     ("Development", "aeserve/"): "a directory map, not code",
+    ("Scaling out", "aeserve train --family ae --epochs 10 --out ae.pt --nproc-per-node"):
+        "10 epochs x 2 processes; tests/test_distributed_ddp.py runs the same launch on a subset",
+    ("Scaling out", "aeserve batch score compress"): "names files of the reader's; tests/test_cli_batch.py "
+                                                     "and tests/test_distributed_batch_job.py run these calls",
+    ("Scaling out", "from aeserve.distributed import ray_batch"): "needs a Triton service in a cluster; "
+                                                                  "tests/test_distributed_ray_batch.py runs it locally",
+    ("Scaling out", "kubectl apply"): "no Kubernetes cluster on the development machines",
 }
 
 
@@ -60,8 +67,8 @@ def block(section: str, prefix: str) -> str:
 
 RUN = {
     ("Python API", "import aeserve"),
-    ("Command line", "aeserve models"),
-    ("Command line", "aeserve train"),
+    ("Command line", "source .venv/bin/activate                             # puts aeserve on PATH"),
+    ("Command line", "source .venv/bin/activate\naeserve train"),
     ("Quick start", "# 1. install the client"),
     ("Serving", "curl -s localhost:8000/v2/models/mnist_vae_decoder/infer"),
     ("Serving", "import numpy as np, tritonclient"),
@@ -101,6 +108,7 @@ def _scratch(tmp_path: Path) -> Path:
     work.mkdir()
     (work / "examples").symlink_to(ROOT / "examples")
     (work / "model_repository").symlink_to(ROOT / "model_repository")
+    (work / ".venv").symlink_to(Path(sys.prefix))  # the environment running these tests
     return work
 
 
@@ -123,7 +131,7 @@ def test_python_api_block_runs_as_pasted_with_the_cpu_install(tmp_path):
 
 def test_client_command_lines_run_as_pasted_with_the_cpu_install(tmp_path):
     work = _scratch(tmp_path)
-    _bash(block("Command line", "aeserve models"), work, _cpu_only_env(tmp_path), timeout=600)
+    _bash(block("Command line", "source .venv/bin/activate                             # puts"), work, _cpu_only_env(tmp_path), timeout=600)
     for name in ("grid.png", "strip.png", "clean.png", "digits.aez", "digits.png", "scores.csv"):
         assert (work / name).stat().st_size > 0, name
     rows = (work / "scores.csv").read_text().splitlines()[1:]
@@ -135,7 +143,7 @@ def test_training_command_lines_run_as_pasted(tmp_path):
     work = _scratch(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AESERVE_")}
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
-    _bash(block("Command line", "aeserve train"), work, env, timeout=1800)
+    _bash(block("Command line", "source .venv/bin/activate\naeserve train"), work, env, timeout=1800)
     assert (work / "my_models" / "my_vae_encoder" / "1" / "model.onnx").is_file()
     assert (work / "mine.png").is_file() and (work / "latent.png").is_file()
 

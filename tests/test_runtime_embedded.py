@@ -10,7 +10,8 @@ import pytest
 from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
 
 from aeserve import runtime
-from aeserve.errors import (ConfigError, InferenceError, InputError, ModelNotFoundError, RepositoryError)
+from aeserve.errors import (ConfigError, InferenceError, InputError, MismatchedPairError, ModelNotFoundError,
+                            RepositoryError)
 from aeserve.runtime.embedded import EmbeddedRuntime
 
 
@@ -98,3 +99,39 @@ def test_closed_runtime_refuses(client_repo):
     r.close()
     with pytest.raises(InferenceError, match="closed"):
         r.encode("t_ae", images(1))
+
+
+def _set_export_id_in_config(path, value: str) -> None:
+    from aeserve.repository import parse_config
+    from aeserve.export.triton_config import config_text
+
+    cfg = parse_config(path.read_text())
+    cfg.parameters["aeserve.export_id"].string_value = value
+    path.write_text(config_text(cfg))
+
+
+def test_pair_from_two_exports_is_refused(client_repo, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(client_repo, repo)
+    _set_export_id_in_config(repo / "t_vae_decoder" / "config.pbtxt", "0" * 32)
+    with EmbeddedRuntime(repo) as r:
+        with pytest.raises(MismatchedPairError, match="'t_vae'.*encoder and decoder come from different exports"):
+            r.model_info("t_vae")
+        with pytest.raises(MismatchedPairError):
+            r.decode("t_vae", np.zeros((1, 16), np.float32))
+        assert r.model_info("t_ae").card.export_id  # the other model is served
+
+
+def test_graph_from_another_export_than_its_config_is_refused(client_repo, tmp_path):
+    import onnx
+
+    repo = tmp_path / "repo"
+    shutil.copytree(client_repo, repo)
+    path = repo / "t_vae_decoder" / "1" / "model.onnx"
+    proto = onnx.load(str(path))
+    next(p for p in proto.metadata_props if p.key == "aeserve.export_id").value = "f" * 32
+    onnx.save(proto, str(path))
+    with EmbeddedRuntime(repo) as r:
+        assert r.encode("t_vae", images(2))["mu"].shape == (2, 16)
+        with pytest.raises(MismatchedPairError, match="decoder config.pbtxt and decoder graph"):
+            r.decode("t_vae", np.zeros((1, 16), np.float32))

@@ -1,5 +1,5 @@
 """Acceptance for the shipped `model_repository/`: valid configs and graphs, and it equals
-(numerically) what `aeserve regenerate` rebuilds from `export/manifest.json`."""
+(byte for byte) what `aeserve regenerate` rebuilds from `export/manifest.json`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 from aeserve.export.manifest import load_manifest, regenerate
 from aeserve.export.onnx_graphs import find_random_ops, symbolic_batch
 from aeserve.ort_session import cpu_session
-from aeserve.repository import CONFIG_FILENAME, Repository, parse_config
+from aeserve.repository import CONFIG_FILENAME, Repository, card_from_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "export" / "manifest.json"
@@ -115,3 +115,26 @@ def test_regenerated_graphs_equal_the_committed_ones(repo, regenerated):
             a, b = cpu_session(str(path_a)).run(None, feed), cpu_session(str(path_b)).run(None, feed)
             for got, want in zip(b, a):
                 np.testing.assert_allclose(got, want, rtol=0, atol=1e-6, err_msg=f"{name}: {path_a.parent.parent.name}")
+
+
+def test_regenerated_repository_is_byte_identical(shipped_repository, regenerated):
+    """Regenerating anywhere (this checkout, another path) gives the committed bytes:
+    the graphs carry no path of the machine that exported them."""
+    def files(root: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    shipped, fresh = files(shipped_repository), files(regenerated.root)
+    assert sorted(fresh) == sorted(shipped)
+    changed = [name for name in shipped if shipped[name] != fresh[name]]
+    assert not changed, f"regenerate the repository (aeserve regenerate); these differ: {changed}"
+    for name, data in shipped.items():
+        assert str(ROOT).encode() not in data and b"site-packages" not in data, name
+
+
+def test_each_pair_shares_one_export_id(repo):
+    for name in repo.models():
+        m = repo.model(name)
+        ids = {card_from_config(m.encoder_config).export_id, card_from_config(m.decoder_config).export_id}
+        for path in (m.encoder_path(), m.decoder_path()):
+            ids.add({p.key: p.value for p in onnx.load(str(path)).metadata_props}["aeserve.export_id"])
+        assert len(ids) == 1 and None not in ids, name

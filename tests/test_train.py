@@ -249,4 +249,6 @@ def test_class_names_of_word_folders_go_into_the_card(tmp_path):
             Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(tmp_path / "pets" / name / f"{i}.png")
     r = quick("ae", data=str(tmp_path / "pets"), hparams={"hidden": [8]}, limit=None, batch_size=4)
     assert r.card.class_names == ("cat", "dog")
+    dogs = quick("ae", data=str(tmp_path / "pets"), hparams={"hidden": [8]}, limit=None, batch_size=4, classes=["dog"])
+    assert json.loads(dogs.card.get("train.classes")) == [1] and dogs.card.get("train.samples") == "5"
     assert "class_names" not in quick("ae", limit=200).card.extra  # MNIST digits name themselves

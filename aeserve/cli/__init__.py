@@ -30,6 +30,7 @@ VERBS = {
     "serve": "serve",
     "eval": "eval",
     "bench": "bench",
+    "batch": "batch",
     "build-classifier": "build_classifier",
 }
 

@@ -33,6 +33,16 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
     return values
 
 
+def _class_list(text: str | None) -> list[int | str] | None:
+    """``--classes``: comma-separated integer labels and/or class names (``0,1`` or ``cat,dog``)."""
+    if text is None:
+        return None
+    values = [p.strip() for p in text.split(",") if p.strip()]
+    if not values:
+        raise ConfigError("--classes is empty; give comma-separated labels like 0,1 or class names like cat,dog")
+    return [int(v) if v.lstrip("-").isdigit() else v for v in values]
+
+
 @click.command("train")
 @click.option("--family", required=True, help="ae | dae | sparse | contractive | vae")
 @click.option("--arch", default="mlp", show_default=True, help="mlp | conv")
@@ -47,7 +57,7 @@ def _int_list(option: str, text: str | None) -> list[int] | None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="cpu", show_default=True, help="cpu | cuda | cuda:N")
 @click.option("--limit", type=int, default=None, help="use at most N images per split")
-@click.option("--classes", default=None, help="keep only these labels, e.g. 0 or 0,1")
+@click.option("--classes", default=None, help="keep only these labels, e.g. 0 or 0,1, or class names: cat,dog")
 @click.option("--val-fraction", type=float, default=0.1, show_default=True)
 @click.option("--likelihood", default="bernoulli", show_default=True, help="bernoulli | gaussian")
 @click.option("--beta", type=float, default=None, help="vae: KL weight (default 1)")
@@ -79,7 +89,7 @@ def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: in
     }
     hparams = {k: v for k, v in given.items() if v is not None}
     kwargs = dict(family=family, arch=arch, latent_dim=latent_dim, data=data, epochs=epochs, batch_size=batch_size,
-                  lr=lr, seed=seed, device=device, limit=limit, classes=_int_list("--classes", classes),
+                  lr=lr, seed=seed, device=device, limit=limit, classes=_class_list(classes),
                   val_fraction=val_fraction, likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt",
                   progress=not quiet, lr_schedule=lr_schedule)
     from ..distributed import ddp

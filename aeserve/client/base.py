@@ -155,8 +155,17 @@ class ClientBase:
     # ---- plumbing --------------------------------------------------------------------
     def _map(self, n: int, work: Callable[[int, int], Any], size: int | None = None,
              desc: str = "") -> list[np.ndarray]:
-        """Run ``work(start, stop)`` over chunks of ``n`` items; stack results into arrays."""
-        spans = chunks(n, size or self._info.max_batch_size)
+        """Run ``work(start, stop)`` over chunks of ``n`` items; stack results into arrays.
+
+        One chunk runs in the calling thread and its arrays are returned as they are
+        (no thread hand-off, no copy)."""
+        size = size or self._info.max_batch_size
+        if 0 < n <= size:
+            res = work(0, n)
+            if callable(self._progress):
+                self._progress(n, n)
+            return list(res) if isinstance(res, tuple) else [res]
+        spans = chunks(n, size)
         progress, done = self._progress_for(len(spans), n, desc)
         outs: list[np.ndarray] | None = None
         try:

@@ -33,3 +33,13 @@ class CompressionOps(ClientBase):
             raise PayloadError(f"payload must be bytes (from Client.compress), got {type(blob).__name__}")
         z = compress.decode_payload(bytes(blob), model=self.model, version=self._info.version, card=self.card)
         return self.decode(z)
+
+    def compress_each(self, x: Any, *, bits: int | None = None) -> list[bytes]:
+        """One self-contained payload per image (``compress(x[i:i+1])`` for each i), from one
+        batched encode: what a table with a payload column per row needs."""
+        from .. import compress
+
+        z = self.encode(x)
+        b = compress.DEFAULT_BITS if bits is None else bits
+        return [compress.encode_payload(z[i:i + 1], model=self.model, version=self._info.version, card=self.card,
+                                        bits=b) for i in range(len(z))]

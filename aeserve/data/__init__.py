@@ -36,7 +36,7 @@ from ..errors import ConfigError, DataError, SplitNotFoundError
 from .builtin import BUILTIN
 from .formats import FORMATS, Part, Parts, read_path, to_unit_float
 
-__all__ = ["Dataset", "DATASETS", "FORMATS", "SPLITS", "load_dataset", "split_validation"]
+__all__ = ["Dataset", "DATASETS", "FORMATS", "SPLITS", "load_dataset", "resolve_classes", "split_validation"]
 
 #: every accepted dataset name (lower case) -> its canonical name (``Dataset.name``)
 DATASETS = MappingProxyType(
@@ -146,7 +146,8 @@ def _select(parts: Parts, split: str, name: str) -> Part:
     )
 
 
-def _check_args(split: str, limit: int | None, classes: Sequence[int] | None) -> tuple[int | None, list[int] | None]:
+def _check_args(split: str, limit: int | None,
+                classes: Sequence[int | str] | None) -> tuple[int | None, list[int | str] | None]:
     if split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
     if limit is not None:
@@ -160,16 +161,37 @@ def _check_args(split: str, limit: int | None, classes: Sequence[int] | None) ->
             raise ConfigError(f"limit must be >= 1; got {limit}")
     if classes is None:
         return limit, None
+    expected = "a non-empty sequence of integer labels or class names, e.g. [0, 1] or ['cat']"
     if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
-        raise ConfigError(f"classes must be a sequence of integer labels, e.g. [0, 1]; got {classes!r}")
+        raise ConfigError(f"classes must be {expected}; got {classes!r}")
     try:
         items = list(classes)
-        wanted = [operator.index(c) for c in items if not isinstance(c, bool)]
+        wanted = [c if isinstance(c, str) and c else operator.index(c) for c in items if not isinstance(c, bool)]
     except TypeError:
         items, wanted = [classes], []
     if len(wanted) != len(items) or not wanted:
-        raise ConfigError(f"classes must be a non-empty sequence of integer labels, e.g. [0, 1]; got {items!r}")
+        raise ConfigError(f"classes must be {expected}; got {items!r}")
     return limit, wanted
+
+
+def resolve_classes(classes: Sequence[int | str], class_names: Sequence[str] | None, where: str) -> list[int]:
+    """Integer labels for ``classes`` given as labels and/or class names.
+
+    ``resolve_classes(["dog", 0], ("cat", "dog"), "pets/")`` -> ``[1, 0]``. Raises
+    DataError for a name when the source names no classes, or for a name it does not have.
+    """
+    labels = []
+    for c in classes:
+        if not isinstance(c, str):
+            labels.append(int(c))
+        elif class_names is None:
+            raise DataError(f"{where} does not name its classes, so class {c!r} cannot be found; "
+                            "give integer labels")
+        elif c not in class_names:
+            raise DataError(f"{where} has no class {c!r}; its classes: {', '.join(class_names)}")
+        else:
+            labels.append(list(class_names).index(c))
+    return labels
 
 
 def load_dataset(
@@ -177,7 +199,7 @@ def load_dataset(
     split: str = "train",
     *,
     limit: int | None = None,
-    classes: Sequence[int] | None = None,
+    classes: Sequence[int | str] | None = None,
 ) -> Dataset:
     """Load a named dataset or a path as float32 samples in [0, 1] (+ int64 labels).
 
@@ -186,18 +208,20 @@ def load_dataset(
     insensitive; a name wins over a same-named path, so write ``./mnist`` for the
     path) or a path (see :data:`FORMATS`); ``split`` is "train", "test" or "all"
     ("train"/"all" of a source without splits is everything). ``classes`` keeps only
-    those labels, then ``limit`` keeps the first ``limit`` samples. Each call returns
-    fresh, writable arrays.
+    those labels (integers, or class names where the source names its classes:
+    ``classes=["cat"]``), then ``limit`` keeps the first ``limit`` samples. Each call
+    returns fresh, writable arrays.
 
     Raises ConfigError for an unknown name, a bad split, ``limit < 1`` or malformed
     ``classes``; SplitNotFoundError (a DataError) for a split the source lacks;
     DataError for missing/unreadable/malformed data, ``classes`` on an unlabelled
-    source, or a filter that leaves nothing.
+    source, a class name the source does not have, or a filter that leaves nothing.
     """
     limit, wanted = _check_args(split, limit, classes)
     name, parts = _resolve(source)
     x, y, names = _select(parts, split, name)
     if wanted is not None:
+        wanted = resolve_classes(wanted, names, f"{name} ({split})")
         if y is None:
             raise DataError(f"{name} ({split}) has no labels, so classes={wanted} cannot filter it; expected a labelled source")
         keep = np.isin(y, wanted)

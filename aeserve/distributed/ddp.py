@@ -37,6 +37,7 @@ import torch.distributed as dist
 
 from .. import errors
 from ..card import ModelCard
+from ..checks import check_int
 from ..errors import AeserveError, ConfigError, DistributedError
 from ..train import Ranks, train, validate
 
@@ -111,8 +112,7 @@ def _available(device: str) -> tuple[int, str]:
 
 def check_nproc(nproc_per_node: Any, device: str = "cpu") -> int:
     """``nproc_per_node`` as an int; ConfigError if below 1 or above the CPUs/GPUs of this node."""
-    if isinstance(nproc_per_node, bool) or not isinstance(nproc_per_node, int) or nproc_per_node < 1:
-        raise ConfigError(f"--nproc-per-node must be an integer >= 1, got {nproc_per_node!r}")
+    check_int(nproc_per_node, "--nproc-per-node", minimum=1, error=ConfigError)
     have, what = _available(device)
     if nproc_per_node > have:
         raise ConfigError(f"--nproc-per-node {nproc_per_node} is more processes than this node has "
@@ -163,10 +163,9 @@ def dist_rank_is_zero() -> bool:
 
 def _endpoint(rdzv_endpoint: str | None, nnodes: int, node_rank: int) -> tuple[str, str, dict[str, Any]]:
     """(backend, endpoint, configs) of the rendezvous, as torchrun chooses them."""
-    if not isinstance(nnodes, int) or isinstance(nnodes, bool) or nnodes < 1:
-        raise ConfigError(f"--nnodes must be an integer >= 1, got {nnodes!r}")
-    if not isinstance(node_rank, int) or isinstance(node_rank, bool) or not 0 <= node_rank < nnodes:
-        raise ConfigError(f"--node-rank must be in 0..{nnodes - 1} for --nnodes {nnodes}, got {node_rank!r}")
+    check_int(nnodes, "--nnodes", minimum=1, error=ConfigError)
+    check_int(node_rank, "--node-rank", minimum=0, maximum=nnodes - 1, detail=f" for --nnodes {nnodes}",
+              error=ConfigError)
     if nnodes == 1 and not rdzv_endpoint:
         return "c10d", "127.0.0.1:0", {}  # like torchrun --standalone, loopback only
     host, _, port = (rdzv_endpoint or "").rpartition(":")
@@ -223,7 +222,9 @@ def launch(train_kwargs: dict[str, Any], *, nproc_per_node: int, nnodes: int = 1
                           rdzv_backend=backend, rdzv_endpoint=endpoint, rdzv_configs=configs, max_restarts=0,
                           monitor_interval=0.1, start_method="spawn",
                           local_addr="127.0.0.1" if nnodes == 1 else None)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # like torchrun: ranks split the cores, torch_threads() adds more
+    omp_unset = "OMP_NUM_THREADS" not in os.environ
+    if omp_unset:  # for the spawned ranks only, like torchrun: ranks split the cores, torch_threads() adds more
+        os.environ["OMP_NUM_THREADS"] = "1"
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
@@ -233,6 +234,8 @@ def launch(train_kwargs: dict[str, Any], *, nproc_per_node: int, nnodes: int = 1
         raise _failure(e) from None
     finally:
         quiet.setLevel(level)
+        if omp_unset:  # the caller's environment as it was
+            os.environ.pop("OMP_NUM_THREADS", None)
     first = outputs.get(0) if node_rank == 0 else None
     if not first:
         return DistributedResult(card=None, world_size=nnodes * nproc)

@@ -11,7 +11,9 @@ each) as the next version. Order: validate every argument and the repository pat
 export both graphs, run the parity gate on both, (``quantize="int8"``: quantize them and run
 the int8 quality gate, ``aeserve.export.quantize``), and only then write (atomically).
 So any error leaves the repository untouched. The model is exported from a CPU copy, so a
-model trained on a GPU exports as it is. Raises RepositoryError (bad name, repository
+model trained on a GPU exports as it is. Both cards carry the same ``aeserve.export_id``
+(a hash of the two graphs) and each config serves exactly the version written with it.
+Raises RepositoryError (bad name, repository
 path is a file, version taken), ConfigError (bad batching/placement values),
 ExportError (export/onnx.checker/ORT failure), ParityError (gate failed),
 QuantizationError (the int8 graphs lose more PSNR than ``max_psnr_drop_db``),
@@ -28,10 +30,10 @@ from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError, ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
-from .onnx_graphs import Graph, export_card, export_graphs, write_card
+from .onnx_graphs import Graph, export_card, export_graphs, pair_id, write_card
 from .parity import ParityReport, check_parity
 from .triton_config import ServingSettings, build_config, config_text
-from .writer import check_repository_path, write_models
+from .writer import check_repository_path, reserve_version, write_models
 
 if TYPE_CHECKING:
     from .quantize import QuantReport
@@ -101,10 +103,14 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     quant = None
     if quantize:
         enc, dec, quant, named_card = _int8(enc, dec, named_card, max_psnr_drop_db, calibration, gate_images)
+    named_card = named_card.with_extra(export_id=pair_id(enc, dec))
+    for graph in (enc, dec):
+        write_card(graph.proto, named_card.to_dict(), graph.role)
     enc_name, dec_name = name + ENCODER_SUFFIX, name + DECODER_SUFFIX
+    version = reserve_version(root, [enc_name, dec_name], version)
     files = {
-        enc_name: (config_text(build_config(enc_name, enc, settings, named_card)), enc.serialize()),
-        dec_name: (config_text(build_config(dec_name, dec, settings, named_card)), dec.serialize()),
+        enc_name: (config_text(build_config(enc_name, enc, settings, named_card, version)), enc.serialize()),
+        dec_name: (config_text(build_config(dec_name, dec, settings, named_card, version)), dec.serialize()),
     }
     written_version, onnx_paths = write_models(root, files, version=version)
     paths = {

@@ -10,25 +10,29 @@
       "preferred_batch_sizes": [64, 256], "queue_delay_us": 100, "version": 1}]
 
 Optional keys: ``fp16`` (false), ``warmup`` (false). ``regenerate`` exports every entry
-into a fresh directory next to ``repo`` and then swaps it in for ``repo`` (the old
-directory is removed), so ``repo`` is either the old or the complete new repository.
-Raises ConfigError (malformed manifest), and everything ``export_checkpoint`` raises.
+into a staging directory next to ``repo``, then replaces the Triton models the manifest
+owns (``<name>_encoder``, ``<name>_decoder``) in one journaled commit (see
+``journal``): a kill at any point is completed by the next open, and every other model
+and file in ``repo`` is left alone. The output is byte-identical wherever it runs (the
+graphs carry no paths of the exporting machine). Raises ConfigError (malformed
+manifest), and everything ``export_checkpoint`` raises.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError, ExportError
-from ..repository import DEFAULT_REPOSITORY
+from ..repository import DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX
 from .exporter import ExportResult, export_checkpoint
-from .writer import TMP_PREFIX, check_repository_path, remove_stale_temp_dirs, signals_held
+from .journal import Step, commit, make_staging_dir, recover
+from .writer import check_repository_path
 
 DEFAULT_MANIFEST = "export/manifest.json"
 _REQUIRED = {"checkpoint": str, "name": str, "max_batch": int, "kind": str, "instances": int,
@@ -93,42 +97,38 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
 
 def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
                repo: str | os.PathLike[str] = DEFAULT_REPOSITORY) -> list[ExportResult]:
-    """Rebuild ``repo`` from ``manifest``: export every entry into a fresh directory, then swap.
+    """Rebuild the models ``manifest`` lists in ``repo``: export each into staging, then swap them in.
 
-    Returns one ExportResult per entry (paths inside ``repo``). On any error ``repo`` is unchanged.
+    Returns one ExportResult per entry (paths inside ``repo``). On any error ``repo`` is
+    unchanged; models and files the manifest does not name are never touched.
     """
     entries = load_manifest(manifest)
     root = check_repository_path(repo)
-    parent = root.absolute().parent
+    created = not root.exists()
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_temp_dirs(root)
-        staging = Path(tempfile.mkdtemp(prefix=f".{root.absolute().name}{TMP_PREFIX}{os.getpid()}-regen-",
-                                        dir=parent))
+        root.mkdir(parents=True, exist_ok=True)
+        recover(root)
+        staging = make_staging_dir(root, "regen-")
     except OSError as e:
-        raise ExportError(f"cannot create a staging directory next to {root}: {e}") from e
+        raise ExportError(f"cannot create a staging directory for {root}: {e}") from e
+    fresh, old = staging / "new", staging / "old"
+    ok = False
     try:
-        results = [export_checkpoint(e.checkpoint, staging, e.name, **e.export_options()) for e in entries]
-        _swap_in(staging, root)
+        results = [export_checkpoint(e.checkpoint, fresh, e.name, **e.export_options()) for e in entries]
+        steps: list[Step] = []
+        for triton_name in (e.name + suffix for e in entries for suffix in (ENCODER_SUFFIX, DECODER_SUFFIX)):
+            if os.path.lexists(root / triton_name):
+                steps.append((root / triton_name, old / triton_name))
+            steps.append((fresh / triton_name, root / triton_name))
+        old.mkdir()
+        commit(root, staging, steps)
+        ok = True
+    except OSError as e:
+        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [dataclasses.replace(r, paths={k: root / p.relative_to(staging) for k, p in r.paths.items()})
+        if created and not ok:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if still empty
+    return [dataclasses.replace(r, paths={k: root / p.relative_to(fresh) for k, p in r.paths.items()})
             for r in results]
-
-
-def _swap_in(staging: Path, root: Path) -> None:
-    """Replace ``root`` by ``staging`` with two renames (signals held; the first is undone on failure)."""
-    old = Path(str(staging) + "-old")
-    with signals_held():
-        try:
-            if root.exists():
-                os.rename(root, old)
-            try:
-                os.rename(staging, root)
-            except OSError:
-                if old.exists():
-                    os.rename(old, root)
-                raise
-        except OSError as e:
-            raise ExportError(f"cannot move the regenerated repository into {root}: {e}") from e
-    shutil.rmtree(old, ignore_errors=True)

@@ -5,7 +5,9 @@
     dec.output_names     # ("x_hat",)
 
 In: an ``Autoencoder`` (eval mode is enforced during export), the model name (stored
-in the card as ``aeserve.name``). Out: two ``Graph`` records. Raises ExportError if
+in the card as ``aeserve.name``). Out: two ``Graph`` records whose bytes depend only on
+the model and the library versions (``strip_provenance`` drops the exporting machine's
+source paths and stack traces that torch.onnx records). Raises ExportError if
 torch.onnx fails with both exporters, the graph holds a random op, or ``onnx.checker``
 rejects it. The dynamo exporter is used; the TorchScript exporter only as a fallback
 (a ``UserWarning`` says so and ``Graph.exporter`` records which one ran).
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import io
 import logging
 import warnings
@@ -100,6 +103,7 @@ def _export_one(role: str, module: nn.Module, example: torch.Tensor, input_name:
         raise ExportError(f"the {role} graph contains random ops {sorted(set(random_ops))}; graphs must be "
                           "deterministic (sampling belongs to the client)")
     proto.ir_version = min(proto.ir_version, MAX_IR_VERSION)
+    strip_provenance(proto)
     write_card(proto, props, role)
     if any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer):
         raise ExportError(f"the {role} graph references external data; expected one self-contained file")
@@ -138,6 +142,17 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
     return onnx.load_from_string(buf.getvalue()), "torchscript"
 
 
+def pair_id(encoder: Graph, decoder: Graph) -> str:
+    """The export id of a pair: the first 32 hex digits of SHA-256 over both graphs' bytes
+    (as exported, before the id is added). Equal graphs give equal ids on every machine."""
+    digest = hashlib.sha256()
+    for graph in (encoder, decoder):
+        data = graph.serialize()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()[:32]
+
+
 def write_card(proto: onnx.ModelProto, props: dict[str, str], role: str) -> None:
     """Replace ``proto``'s ``metadata_props`` by the card ``props`` (sorted) and set its doc string."""
     del proto.metadata_props[:]
@@ -145,6 +160,29 @@ def write_card(proto: onnx.ModelProto, props: dict[str, str], role: str) -> None
         entry = proto.metadata_props.add()
         entry.key, entry.value = k, v
     proto.doc_string = f"aeserve {role} for {props.get('aeserve.name', '?')}"
+
+
+def strip_provenance(proto: onnx.ModelProto) -> None:
+    """Drop what the exporter records about the exporting machine: per-node, per-value and
+    per-graph metadata (source file paths, stack traces, FX node text) and doc strings.
+    The computation is untouched; the bytes then depend only on the model and the versions."""
+    graphs = [proto.graph]
+    for g in graphs:
+        for node in g.node:
+            for attr in node.attribute:
+                graphs.extend([attr.g] if attr.type == onnx.AttributeProto.GRAPH else attr.graphs)
+        for item in (*g.node, *g.input, *g.output, *g.value_info, *g.initializer):
+            del item.metadata_props[:]
+            item.doc_string = ""
+        del g.metadata_props[:]
+        g.doc_string = ""
+    for f in proto.functions:
+        for item in (*f.node, *f.value_info):
+            del item.metadata_props[:]
+            if hasattr(item, "doc_string"):
+                item.doc_string = ""
+        del f.metadata_props[:]
+        f.doc_string = ""
 
 
 def find_random_ops(proto: onnx.ModelProto) -> list[str]:

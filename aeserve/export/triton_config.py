@@ -74,11 +74,16 @@ def _tensor(msg, name: str, dims: Sequence[int]) -> None:
     msg.dims.extend(int(d) for d in dims)
 
 
-def build_config(triton_name: str, graph, settings: ServingSettings, card: ModelCard) -> pb.ModelConfig:
+def build_config(triton_name: str, graph, settings: ServingSettings, card: ModelCard,
+                 version: int | None = None) -> pb.ModelConfig:
     """The ``ModelConfig`` for one graph (``graph``: an ``onnx_graphs.Graph`` or anything with
-    ``input_name``, ``input_shape``, ``output_names``, ``output_shape``)."""
+    ``input_name``, ``input_shape``, ``output_names``, ``output_shape``). ``version``: the one
+    version this config serves (``version_policy { specific }``), so that a version directory
+    is served only once its config, which carries the card, names it; None: Triton's default."""
     cfg = pb.ModelConfig(name=triton_name, backend=BACKEND, max_batch_size=settings.max_batch,
                          default_model_filename=MODEL_FILENAME)
+    if version is not None:
+        cfg.version_policy.specific.versions.append(int(version))
     _tensor(cfg.input.add(), graph.input_name, graph.input_shape)
     for out in graph.output_names:
         _tensor(cfg.output.add(), out, graph.output_shape)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
-from ..card import ModelCard
-from ..errors import InputError
+from ..card import EXPORT_ID, PREFIX, ModelCard
+from ..errors import InputError, MismatchedPairError
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -72,3 +74,20 @@ def check_request(info: ModelInfo, arr: np.ndarray, shape: tuple[int, ...], what
         raise InputError(f"{what} for model {info.name!r} has {arr.shape[0]} rows; one request carries "
                          f"1..{info.max_batch_size} (the Client splits larger inputs)")
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def check_pair(name: str, first: Mapping[str, str], second: Mapping[str, str], where: str,
+               parts: tuple[str, str] = ("encoder", "decoder")) -> None:
+    """Refuse two cards (flat ``aeserve.*`` maps) of one model that carry different export ids.
+
+    ``parts`` names what the cards belong to (default: the encoder's and the decoder's).
+    Raises MismatchedPairError: they come from two exports (e.g. an export was killed
+    halfway and the repository was not opened since).
+    """
+    key = PREFIX + EXPORT_ID
+    a, b = first.get(key), second.get(key)
+    if a != b:
+        raise MismatchedPairError(
+            f"model {name!r} on {where}: its {parts[0]} and {parts[1]} come from different exports "
+            f"(export ids {a or 'none'} and {b or 'none'}); they are never served together. "
+            "Opening the repository completes an interrupted export; otherwise export the model again")

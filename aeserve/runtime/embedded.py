@@ -21,9 +21,9 @@ import numpy as np
 
 from ..errors import InferenceError, RepositoryError
 from ..ort_session import session_options
-from ..repository import Repository, RepositoryModel
+from ..repository import Repository, RepositoryModel, config_params
 from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
-from .base import ModelInfo, Runtime, check_request
+from .base import ModelInfo, Runtime, check_pair, check_request
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,11 @@ class EmbeddedRuntime(Runtime):
         info = self._infos.get(name)
         if info is None:
             m = self._model(name)
+            check_pair(name, config_params(m.encoder_config), config_params(m.decoder_config), self.target)
             if m.max_batch_size < 1:
                 raise RepositoryError(f"model {name!r} in {self.repository.root} has max_batch_size "
                                       f"{m.max_batch_size}; expected >= 1 (batched models only)")
-            info = ModelInfo(name, m.card, int(m.max_batch_size), int(m.versions[-1]))
+            info = ModelInfo(name, m.card, int(m.max_batch_size), m.served_version(m.encoder_name))
             self._infos[name] = info
         return info
 
@@ -85,7 +86,11 @@ class EmbeddedRuntime(Runtime):
             if sess is None:
                 m = self._model(name)
                 path = m.encoder_path() if part == "encoder" else m.decoder_path()
-                sess = self._sessions[key] = self._create(path)
+                sess = self._create(path)
+                config = m.encoder_config if part == "encoder" else m.decoder_config
+                check_pair(name, config_params(config), sess.get_modelmeta().custom_metadata_map,
+                           self.target, parts=(f"{part} config.pbtxt", f"{part} graph {path}"))
+                self._sessions[key] = sess
         return sess
 
     def _create(self, path: os.PathLike[str]) -> Any:

@@ -26,7 +26,7 @@ from ..errors import (AeserveError, CardError, InferenceError, InputError, Model
                       ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
-from .base import ModelInfo, Runtime, check_request
+from .base import ModelInfo, Runtime, check_pair, check_request
 from .triton_errors import map_error, short_text
 from .urls import Endpoint, parse_url
 
@@ -175,7 +175,8 @@ class TritonRuntime(Runtime):
                                          f"available: {available}")
         cfg = self._config(enc)
         dec_cfg = self._config(dec)
-        params = {k: (v or {}).get("string_value", "") for k, v in (cfg.get("parameters") or {}).items()}
+        params, dec_params = _params(cfg), _params(dec_cfg)
+        check_pair(name, params, dec_params, self.target)
         try:
             card = ModelCard.from_dict(params)
         except CardError as e:
@@ -237,6 +238,11 @@ class TritonRuntime(Runtime):
         for c in clients:
             _close_quietly(c)
         self._local = threading.local()
+
+
+def _params(config: dict[str, Any]) -> dict[str, str]:
+    """A model config's (JSON) ``parameters`` as a flat string map (the model card)."""
+    return {k: (v or {}).get("string_value", "") for k, v in (config.get("parameters") or {}).items()}
 
 
 def _close_quietly(c: Any) -> None:

@@ -1,0 +1,285 @@
+"""Every performance ratio of the client, the graphs and Triton, side by side, in one run.
+
+    python benchmarks/perf_table.py                        # all shipped models, starts its own Triton
+    python benchmarks/perf_table.py --no-triton --models mnist_vae --big 16384
+
+Prints one table (and writes JSON with ``--out``) of ratios measured in the same run, so the
+load of a shared machine moves numerator and denominator together (the load average is
+printed with them). Rows:
+
+1. ``client/bare generate(n)``: ``aeserve.Client(...).generate(n)`` (embedded, default
+   options) over what a user would write by hand: ``numpy`` normal draws plus one
+   ``onnxruntime.InferenceSession(path)`` with ORT's default options run on the whole
+   batch. n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
+2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
+   (``Client.encode`` / ``Client.decode``) in FLOP/s (FLOPs counted from the graph's
+   Gemm/MatMul/Conv/ConvTranspose nodes) over the numpy float32 matmul peak measured next to it.
+3. ``ConvTranspose share``: of the first conv decoder's ORT time (ORT profiling, batch 256).
+4. ``Triton gRPC / embedded``: ``generate(--big)`` over gRPC against the bundled server
+   (``aeserve.serve``) over the same call embedded.
+5. ``16 clients / 1 client``: batch-1 ``decode`` throughput of ``--clients`` concurrent
+   gRPC clients over one client, and Triton's average executed batch in the concurrent run.
+
+Targets (this machine, 2 cores): client/bare >= 0.85 at n = 1 and >= 0.95 at n >= 16;
+graph share >= 60%; Triton/embedded >= 0.7; concurrent/single >= 3. No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+import aeserve
+from aeserve.data import load_dataset
+from aeserve.repository import Repository, default_repository
+
+TARGETS = {"client_bare_1": 0.85, "client_bare_16": 0.95, "client_bare_big": 0.95, "graph_share": 0.60,
+           "triton_embedded": 0.7, "concurrency": 3.0}
+
+
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def sgemm_peak(size: int = 1024, reps: int = 5) -> float:
+    """numpy float32 matmul GFLOP/s, best of ``reps``."""
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    a @ a
+    best = min(_timed(lambda: a @ a) for _ in range(reps))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def graph_flops(path: Path) -> float:
+    """FLOPs per sample of Gemm/MatMul/Conv/ConvTranspose nodes (2 per multiply-add)."""
+    proto = onnx.load(str(path))
+    for vi in (*proto.graph.input, *proto.graph.output):
+        vi.type.tensor_type.shape.dim[0].dim_value = 1
+    del proto.graph.value_info[:]
+    proto = onnx.shape_inference.infer_shapes(proto)
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in (*proto.graph.value_info, *proto.graph.input, *proto.graph.output)}
+    inits = {i.name: list(i.dims) for i in proto.graph.initializer}
+    macs = 0
+    for node in proto.graph.node:
+        w = inits.get(node.input[1]) if len(node.input) > 1 else None
+        if w is None:
+            continue
+        if node.op_type in ("Gemm", "MatMul"):
+            macs += int(np.prod(w))
+        elif node.op_type == "Conv":
+            macs += int(np.prod(w)) * int(np.prod(shapes[node.output[0]][2:]))
+        elif node.op_type == "ConvTranspose":
+            macs += int(np.prod(w)) * int(np.prod(shapes[node.input[0]][2:]))
+    return 2.0 * macs
+
+
+def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: float) -> dict:
+    import onnxruntime as ort
+
+    card = Repository(repo).model(model)
+    dim = card.card.latent_dim
+    bare_sess = ort.InferenceSession(str(card.decoder_path()))          # ORT's defaults
+    rng = np.random.default_rng(0)
+
+    def bare(n: int):
+        return bare_sess.run(None, {"z": rng.standard_normal((n, dim), dtype=np.float32)})
+
+    out = {}
+    with aeserve.Client(repository=repo, model=model) as c:
+        for n in ns:
+            fns = [lambda n=n: c.generate(n, seed=0), lambda n=n: bare(n)]
+            for f in fns:
+                f()
+            times: list[list[float]] = [[], []]
+            start = time.perf_counter()
+            reps = 2 if n >= big else 3
+            while min(len(t) for t in times) < reps or (n < big and time.perf_counter() - start < seconds):
+                for i, f in enumerate(fns):
+                    times[i].append(_timed(f))
+            pick = min if n >= big else statistics.median
+            tc, tb = pick(times[0]), pick(times[1])
+            out[n] = {"client_per_s": n / tc, "bare_per_s": n / tb, "ratio": tb / tc}
+    return out
+
+
+def graph_shares(model: str, repo: Path, big: int, images: np.ndarray) -> dict:
+    m = Repository(repo).model(model)
+    out = {}
+    with aeserve.Client(repository=repo, model=model) as c:
+        x = np.resize(images, (big, *c.card.input_shape)).astype(np.float32)
+        z = c.encode(x[:4096])
+        z = np.resize(z, (big, z.shape[1])).astype(np.float32)
+        for role, path, fn in (("encoder", m.encoder_path(), lambda: c.encode(x)),
+                               ("decoder", m.decoder_path(), lambda: c.decode(z))):
+            flops = graph_flops(path)
+            fn()
+            peak = sgemm_peak()
+            t = min(_timed(fn) for _ in range(2))
+            peak = max(peak, sgemm_peak())
+            gflops = big * flops / t / 1e9
+            out[role] = {"mflop_per_image": flops / 1e6, "gflops": gflops, "peak_gflops": peak, "share": gflops / peak}
+    return out
+
+
+def convtranspose_share(path: Path) -> float | None:
+    import onnxruntime as ort
+
+    from aeserve.ort_session import session_options
+
+    opts = session_options(threads=1)
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(Path(os.environ.get("TMPDIR", "/tmp")) / "aeserve-perf-profile")
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    dim = sess.get_inputs()[0].shape[1]
+    z = np.random.default_rng(0).standard_normal((256, dim), dtype=np.float32)
+    for _ in range(5):
+        sess.run(None, {"z": z})
+    prof = Path(sess.end_profiling())
+    events = json.loads(prof.read_text())
+    prof.unlink()
+    total = convt = 0
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            total += e["dur"]
+            convt += e["dur"] if e["args"].get("op_name") == "ConvTranspose" else 0
+    return convt / total if total else None
+
+
+def triton_rows(model: str, repo: Path, big: int, clients: int, seconds: float) -> dict:
+    from aeserve.serve import free_ports, serve
+
+    h, g, mport = free_ports(3)
+    server = serve(repo, http_port=h, grpc_port=g, metrics_port=mport, ready_timeout=180)
+    try:
+        with aeserve.Client(repository=repo, model=model) as emb, \
+                aeserve.Client(server.url_grpc, model, timeout=300) as grpc:
+            emb.generate(4096, seed=1)
+            grpc.generate(4096, seed=1)
+            te = tg = float("inf")
+            for _ in range(2):
+                te = min(te, _timed(lambda: emb.generate(big, seed=0)))
+                tg = min(tg, _timed(lambda: grpc.generate(big, seed=0)))
+            dim = emb.card.latent_dim
+        single = _decode_rate(server.url_grpc, model, dim, 1, seconds)
+        before = _batch_stats(server.url_grpc, model)
+        many = _decode_rate(server.url_grpc, model, dim, clients, seconds)
+        after = _batch_stats(server.url_grpc, model)
+    finally:
+        server.stop()
+    inferences, executions = (a - b for a, b in zip(after, before))
+    return {"triton_embedded": te / tg, "embedded_per_s": big / te, "grpc_per_s": big / tg,
+            "single_per_s": single, "many_per_s": many, "concurrency": many / single,
+            "avg_batch": inferences / executions if executions else None, "server_mode": server.mode}
+
+
+def _decode_rate(url: str, model: str, dim: int, n_clients: int, seconds: float) -> float:
+    """Batch-1 decodes per second over ``n_clients`` threads, each with its own Client."""
+    cs = [aeserve.Client(url, model, timeout=60, max_in_flight=1) for _ in range(n_clients)]
+    z = np.zeros((1, dim), np.float32)
+    counts = [0] * n_clients
+    stop = threading.Event()
+
+    def loop(i: int) -> None:
+        while not stop.is_set():
+            cs[i].decode(z)
+            counts[i] += 1
+
+    for c in cs:
+        c.decode(z)
+    threads = [threading.Thread(target=loop, args=(i,)) for i in range(n_clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for c in cs:
+        c.close()
+    return sum(counts) / elapsed
+
+
+def _batch_stats(url: str, model: str) -> tuple[int, int]:
+    """(inference_count, execution_count) of the decoder on the server."""
+    import tritonclient.grpc as grpcclient
+
+    cli = grpcclient.InferenceServerClient(url.split("://", 1)[1])
+    s = cli.get_inference_statistics(model + "_decoder").model_stats[0]
+    cli.close()
+    return s.inference_count, s.execution_count
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repo", default=None, help="model repository [default: the shipped one]")
+    p.add_argument("--models", default=None, help="comma-separated [default: every model in --repo]")
+    p.add_argument("--big", type=int, default=65536, help="the large n")
+    p.add_argument("--seconds", type=float, default=1.0, help="time per small-n point and per load run")
+    p.add_argument("--clients", type=int, default=16)
+    p.add_argument("--no-triton", action="store_true")
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    a = p.parse_args(argv)
+    repo = Path(a.repo) if a.repo else default_repository()
+    models = a.models.split(",") if a.models else Repository(repo).models()
+    images = load_dataset("mnist", "test", limit=4096).x
+    res: dict = {"command": "python benchmarks/perf_table.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                 "cores": len(os.sched_getaffinity(0)), "load_start": load(), "models": {}}
+    print(f"load average at start: {res['load_start']} on {res['cores']} cores", flush=True)
+    for model in models:
+        r = res["models"][model] = {"client_bare": client_vs_bare(model, repo, [1, 16, a.big], a.big, a.seconds)}
+        r["graphs"] = graph_shares(model, repo, a.big, images)
+        print(f"measured {model} (load {load()})", flush=True)
+    conv = [m for m in models if Repository(repo).model(m).card.arch == "conv"]
+    res["convtranspose_share"] = convtranspose_share(Repository(repo).model(conv[0]).decoder_path()) if conv else None
+    if not a.no_triton:
+        res["triton"] = triton_rows(models[0], repo, a.big, a.clients, a.seconds * 3)
+    res["load_end"] = load()
+    print_table(res, a.big, a.clients)
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=2, default=str) + "\n")
+    return res
+
+
+def print_table(res: dict, big: int, clients: int) -> None:
+    def ok(v: float | None, target: float) -> str:
+        return "" if v is None else ("  met" if v >= target else "  NOT met")
+
+    print(f"\n{'ratio':<46}{'measured':>10}{'target':>9}")
+    for model, r in res["models"].items():
+        for n, key in ((1, "client_bare_1"), (16, "client_bare_16"), (big, "client_bare_big")):
+            v = r["client_bare"][n]["ratio"]
+            print(f"{model + f' client/bare generate({n})':<46}{v:>10.2f}{TARGETS[key]:>9.2f}{ok(v, TARGETS[key])}")
+        for role, g in r["graphs"].items():
+            label = f"{model} {role} share of SGEMM peak ({g['mflop_per_image']:.2f} MFLOP)"
+            print(f"{label:<46}{g['share']:>10.0%}{TARGETS['graph_share']:>9.0%}{ok(g['share'], TARGETS['graph_share'])}"
+                  f"   {g['gflops']:.0f} of {g['peak_gflops']:.0f} GFLOP/s")
+    if res.get("convtranspose_share") is not None:
+        print(f"{'ConvTranspose share of the conv decoder time':<46}{res['convtranspose_share']:>10.0%}")
+    t = res.get("triton")
+    if t:
+        print(f"{f'Triton gRPC/embedded generate({big})':<46}{t['triton_embedded']:>10.2f}"
+              f"{TARGETS['triton_embedded']:>9.2f}{ok(t['triton_embedded'], TARGETS['triton_embedded'])}")
+        avg = f"   avg executed batch {t['avg_batch']:.1f}" if t["avg_batch"] else ""
+        print(f"{f'{clients} clients / 1 client, batch-1 decode (gRPC)':<46}{t['concurrency']:>10.1f}"
+              f"{TARGETS['concurrency']:>9.1f}{ok(t['concurrency'], TARGETS['concurrency'])}{avg}")
+    print(f"\nload average: {res['load_start']} at start, {res['load_end']} at end ({res['cores']} cores)")
+
+
+if __name__ == "__main__":
+    main()
