@@ -29,7 +29,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch
 
@@ -137,7 +137,7 @@ def _read(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
         if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                 for k, v in state.items())):
             raise CheckpointError(f"checkpoint {path} is malformed: {part!r} must be a map of tensors")
-    if raw.get("sha256") != digest(card, enc, dec):
+    if raw.get("sha256") != digest(card, cast(dict, enc), cast(dict, dec)):
         raise CheckpointError(f"checkpoint {path} failed its checksum: the file is corrupted (its card or weights "
                               "changed after saving); re-save or re-download it")
     return raw

@@ -17,6 +17,7 @@ import numpy as np
 from .. import noise
 from ..batching import Batcher, Progress, check_max_in_flight, chunks
 from ..card import ModelCard
+from ..checks import check_int
 from ..errors import ConfigError, InputError, ModelNotFoundError
 from ..images import as_batch, as_latents
 from ..ort_session import thread_layout
@@ -79,9 +80,8 @@ class ClientBase:
                  progress: bool | Progress | None = None):
         if max_in_flight is not None:
             check_max_in_flight(max_in_flight)
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
-                                    or threads < 1):
-            raise InputError(f"threads must be a positive integer or None (all usable cores), got {threads!r}")
+        if threads is not None:
+            check_int(threads, "threads", minimum=1, detail=" or None (all usable cores)")
         if url is not None and not isinstance(url, str):
             raise InputError(f"url must be a string like grpc://localhost:8001 or None, got {type(url).__name__}")
         in_flight, intra = thread_layout(threads, max_in_flight)

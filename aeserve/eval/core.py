@@ -76,10 +76,12 @@ def _check_sections(sections: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(s for s in SECTIONS if s in sections)
 
 
-def _positive(name: str, v: Any, allow_none: bool = True) -> int | None:
-    if v is None and allow_none:
-        return None
+def _positive(name: str, v: Any) -> int:
     return check_int(v, name, minimum=1)
+
+
+def _positive_or_none(name: str, v: Any) -> int | None:
+    return None if v is None else check_int(v, name, minimum=1)
 
 
 def evaluate(model: str | None = None, data: str | None = None, url: str | None = None, *,
@@ -104,9 +106,9 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     from ..client import Client
 
     chosen = _check_sections(sections)
-    limit, n_generate = _positive("limit", limit), _positive("n_generate", n_generate)
-    k, likelihood_n = _positive("k", k, False), _positive("likelihood_n", likelihood_n, False)
-    compression_n = _positive("compression_n", compression_n, False)
+    limit, n_generate = _positive_or_none("limit", limit), _positive_or_none("n_generate", n_generate)
+    k, likelihood_n = _positive("k", k), _positive("likelihood_n", likelihood_n)
+    compression_n = _positive("compression_n", compression_n)
     say = log or _log.info
     started = time.perf_counter()
     with Client(url, model, repository=repository) as client:
@@ -210,7 +212,7 @@ def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, limit:
     from ..data import load_dataset
     from .one_class import ONE_CLASS_DIR
 
-    limit = _positive("limit", limit)
+    limit = _positive_or_none("limit", limit)
     say = log or _log.info
     started = time.perf_counter()
     test = load_dataset(dataset, "test", limit=limit)
