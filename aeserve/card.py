@@ -27,6 +27,15 @@ Keys (all prefixed ``aeserve.``):
                        threshold_quantile
 ``latent.*``           latent statistics for ``compress``: mean, std, min, max
                        (JSON lists of ``latent_dim`` floats)
+``restore.task``       what a restoration model (family dae) restores: inpaint |
+                       upscale | colorize; absent on a dae = denoise
+``restore.fill``       inpaint: value of a missing pixel in the encoder's input
+``restore.factors``    upscale: JSON list of upscaling factors, e.g. ``[2,4]``
+``restore.low_shapes`` upscale: JSON list of the low-resolution input shapes
+                       (C, H/f, W/f), one per factor
+``task``               ``classifier`` on a ``<name>_classifier`` model (``x`` ->
+                       ``probs``, column ``i`` = ``class_names[i]``); absent on
+                       encoder/decoder pairs
 ``class_names``        JSON list of str: the name of label ``i`` is item ``i``
                        (set at training when the data names its classes, e.g.
                        PNG folders ``cat/``, ``dog/``; absent: labels are numbers)
@@ -129,6 +138,15 @@ class ModelCard:
     @property
     def anomaly(self) -> dict[str, str]:
         return {k[len("anomaly."):]: v for k, v in self.extra.items() if k.startswith("anomaly.")}
+
+    @property
+    def restores(self) -> str | None:
+        """What this model restores: ``restore.task`` (inpaint|upscale|colorize), "denoise"
+        for a dae without that key, None for other families."""
+        task = self.extra.get("restore.task")
+        if task is None and self.family == "dae":
+            return "denoise"
+        return task
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.extra.get(key, default)

@@ -3,6 +3,7 @@
     from aeserve import checkpoint
     checkpoint.save(model, "vae.pt")          # atomic: temp file in the same dir + os.replace
     model = checkpoint.load("vae.pt")         # Autoencoder in eval mode, card attached
+                                              # (a finetune classifier: aeserve.finetune.ClassifierModel)
     card = checkpoint.read_card("vae.pt")     # just the ModelCard
 
 The file is ``torch.save`` of a dict of plain data (str, int, dict, tensors)::
@@ -174,8 +175,13 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
     raw = _read(path, map_location)
     card = _card(raw, path)
     try:
-        with torch.random.fork_rng(devices=[]):  # the random init is overwritten: keep the caller's stream
-            model = build_model(card)
+        if card.get("task") == "classifier":  # `aeserve finetune`: encoder + head (in the decoder slot)
+            from .finetune import build_classifier_model
+
+            model = build_classifier_model(card)
+        else:
+            with torch.random.fork_rng(devices=[]):  # the random init is overwritten: keep the caller's stream
+                model = build_model(card)
     except AeserveError as e:
         raise CheckpointError(f"checkpoint {path} describes a model this aeserve cannot build: {e}") from e
     for part in ("encoder", "decoder"):

@@ -7,6 +7,7 @@
 |--------------------|--------------------------------|--------------------------------------------|
 | ``<name>_encoder`` | ``x`` FP32 (-1, *input_shape)  | VAE ``mu``, ``logvar``; else ``z`` (-1, d) |
 | ``<name>_decoder`` | ``z`` FP32 (-1, latent_dim)    | ``x_hat`` FP32 (-1, *input_shape)          |
+| ``<name>_classifier`` | ``x`` FP32 (-1, *input_shape) | ``probs`` FP32 (-1, n_classes)          |
 
 Export writes graphs with these names; the runtimes feed and fetch them by these names.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 from .card import ModelCard
 
-__all__ = ["ENCODER_INPUT", "DECODER_INPUT", "DECODER_OUTPUT", "VAE_OUTPUTS", "AE_OUTPUTS",
+__all__ = ["ENCODER_INPUT", "DECODER_INPUT", "DECODER_OUTPUT", "VAE_OUTPUTS", "AE_OUTPUTS", "CLASSIFIER_OUTPUT",
            "encoder_outputs", "tensor_names"]
 
 ENCODER_INPUT = "x"
@@ -23,6 +24,7 @@ DECODER_INPUT = "z"
 DECODER_OUTPUT = "x_hat"
 VAE_OUTPUTS = ("mu", "logvar")
 AE_OUTPUTS = ("z",)
+CLASSIFIER_OUTPUT = "probs"   # ``<name>_classifier``: ``x`` -> ``probs`` FP32 (-1, n_classes)
 
 
 def encoder_outputs(card: ModelCard) -> tuple[str, ...]:

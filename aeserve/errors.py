@@ -18,6 +18,7 @@ import builtins
 __all__ = [
     "AeserveError",
     "InputError",
+    "SizeLimitError",
     "ConfigError",
     "DataError",
     "SplitNotFoundError",
@@ -37,6 +38,7 @@ __all__ = [
     "ClientClosedError",
     "PayloadError",
     "DistributedError",
+    "PriorMissingError",
 ]
 
 
@@ -46,6 +48,10 @@ class AeserveError(Exception):
 
 class InputError(AeserveError, ValueError):
     """An argument or array was wrong: shape, dtype, range, NaN/Inf, empty, n <= 0..."""
+
+
+class SizeLimitError(InputError):
+    """A call would allocate more than its configured limit (``aeserve.limits``); nothing was allocated."""
 
 
 class ConfigError(AeserveError, ValueError):
@@ -124,3 +130,7 @@ class PayloadError(AeserveError, ValueError):
 
 class DistributedError(AeserveError):
     """A distributed job failed: a rank or actor died, or the cluster could not be reached."""
+
+
+class PriorMissingError(ConfigError):
+    """The model's card has no fitted latent prior; ``aeserve fit-prior`` fits one."""

@@ -14,6 +14,8 @@ A *model* in aeserve terms (``mnist_vae``) is the pair ``<name>_encoder`` /
     repo.models()                               # ["mnist_ae2", "mnist_vae", ...]
     m = repo.model("mnist_vae")                 # ModelNotFoundError if absent
     m.card, m.versions, m.encoder_path(), m.decoder_config.max_batch_size
+    repo.classifiers()                          # ["mnist_vae"]: <name>_classifier models (x -> probs)
+    k = repo.classifier("mnist_vae")            # RepositoryClassifier: k.card, k.path(), k.max_batch_size
 
 Opening a repository first completes an export commit that a killed writer left
 half done (``aeserve.export.journal.recover``). A model's path without a version is the
@@ -36,6 +38,7 @@ from .errors import CardError, ModelNotFoundError, RepositoryError
 
 ENCODER_SUFFIX = "_encoder"
 DECODER_SUFFIX = "_decoder"
+CLASSIFIER_SUFFIX = "_classifier"
 MODEL_FILENAME = "model.onnx"
 CONFIG_FILENAME = "config.pbtxt"
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,99}$")
@@ -136,6 +139,41 @@ class RepositoryModel:
         return path
 
 
+@dataclass(frozen=True)
+class RepositoryClassifier:
+    """A ``<name>_classifier`` Triton model (``x`` -> ``probs``) made by ``aeserve finetune``."""
+
+    name: str
+    root: Path
+    config: model_config_pb2.ModelConfig
+    card: ModelCard
+    versions: tuple[int, ...]
+
+    @property
+    def triton_name(self) -> str:
+        return self.name + CLASSIFIER_SUFFIX
+
+    @property
+    def max_batch_size(self) -> int:
+        return self.config.max_batch_size
+
+    @property
+    def served_version(self) -> int:
+        """The version the config serves (``version_policy.specific``), else the latest present."""
+        policy = self.config.version_policy
+        if policy.WhichOneof("policy_choice") == "specific" and policy.specific.versions:
+            return max(policy.specific.versions)
+        return self.versions[-1]
+
+    def path(self, version: int | None = None) -> Path:
+        v = self.served_version if version is None else version
+        path = self.root / self.triton_name / str(v) / MODEL_FILENAME
+        if not path.is_file():
+            raise ModelNotFoundError(f"{self.triton_name} has no version {v} in {self.root} "
+                                     f"(versions: {list(self.versions)})")
+        return path
+
+
 class Repository:
     """A Triton model repository on disk, read-only view."""
 
@@ -178,3 +216,29 @@ class Repository:
         if not versions:
             raise RepositoryError(f"model {name!r} in {self.root} has no version with both encoder and decoder ONNX files")
         return RepositoryModel(name, self.root, enc_cfg, dec_cfg, card, versions)
+
+    def classifiers(self) -> list[str]:
+        """Names ``<name>`` of the ``<name>_classifier`` models (with a config) in the repository."""
+        return [d.name[: -len(CLASSIFIER_SUFFIX)] for d in sorted(self.root.iterdir())
+                if d.name.endswith(CLASSIFIER_SUFFIX) and (d / CONFIG_FILENAME).is_file()]
+
+    def classifier(self, name: str) -> RepositoryClassifier:
+        """Load ``<name>_classifier``'s config and card. ModelNotFoundError if absent; CardError or
+        RepositoryError if malformed or not a classifier."""
+        check_model_name(name)
+        d = self.root / (name + CLASSIFIER_SUFFIX)
+        if not (d / CONFIG_FILENAME).is_file():
+            raise ModelNotFoundError(f"classifier {name + CLASSIFIER_SUFFIX!r} not found in {self.root}; "
+                                     f"available: {', '.join(c + CLASSIFIER_SUFFIX for c in self.classifiers()) or 'none'}"
+                                     " (make one with `aeserve finetune`)")
+        cfg = parse_config((d / CONFIG_FILENAME).read_text(), str(d / CONFIG_FILENAME))
+        try:
+            card = card_from_config(cfg)
+        except CardError as e:
+            raise CardError(f"{d / CONFIG_FILENAME}: {e}") from None
+        if card.get("task") != "classifier":
+            raise CardError(f"{d / CONFIG_FILENAME}: card has no aeserve.task = classifier")
+        versions = tuple(versions_of(d))
+        if not versions:
+            raise RepositoryError(f"classifier {name!r} in {self.root} has no version with an ONNX file")
+        return RepositoryClassifier(name, self.root, cfg, card, versions)

@@ -10,7 +10,7 @@ printed with them). Rows:
 1. ``client/bare generate(n)``: ``aeserve.Client(...).generate(n)`` (embedded, default
    options) over what a user would write by hand: ``numpy`` normal draws plus one
    ``onnxruntime.InferenceSession(path)`` with ORT's default options run on the whole
-   batch. n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
+   batch (in slices of 4096 rows past that: one call at n = 65536 holds several GB). n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
    (``Client.encode`` / ``Client.decode``) in FLOP/s (FLOPs counted from the graph's
    Gemm/MatMul/Conv/ConvTranspose nodes) over the numpy float32 matmul peak measured next to it.
@@ -31,7 +31,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -40,8 +39,10 @@ import onnx
 
 import aeserve
 from aeserve.data import load_dataset
+from aeserve.eval.concurrency import sweep
 from aeserve.repository import Repository, default_repository
 
+BARE_SLICE = 4096   # the bare session runs large n in slices this big: whole-batch activations need GBs
 TARGETS = {"client_bare_1": 0.85, "client_bare_16": 0.95, "client_bare_big": 0.95, "graph_share": 0.60,
            "triton_embedded": 0.7, "concurrency": 3.0}
 
@@ -97,7 +98,8 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
     rng = np.random.default_rng(0)
 
     def bare(n: int):
-        return bare_sess.run(None, {"z": rng.standard_normal((n, dim), dtype=np.float32)})
+        z = rng.standard_normal((n, dim), dtype=np.float32)
+        return [bare_sess.run(None, {"z": z[i:i + BARE_SLICE]}) for i in range(0, n, BARE_SLICE)]
 
     out = {}
     with aeserve.Client(repository=repo, model=model) as c:
@@ -174,55 +176,13 @@ def triton_rows(model: str, repo: Path, big: int, clients: int, seconds: float) 
             for _ in range(2):
                 te = min(te, _timed(lambda: emb.generate(big, seed=0)))
                 tg = min(tg, _timed(lambda: grpc.generate(big, seed=0)))
-            dim = emb.card.latent_dim
-        single = _decode_rate(server.url_grpc, model, dim, 1, seconds)
-        before = _batch_stats(server.url_grpc, model)
-        many = _decode_rate(server.url_grpc, model, dim, clients, seconds)
-        after = _batch_stats(server.url_grpc, model)
+        single, many = sweep(server.url_grpc, model, (1, clients), seconds=seconds)
     finally:
         server.stop()
-    inferences, executions = (a - b for a, b in zip(after, before))
     return {"triton_embedded": te / tg, "embedded_per_s": big / te, "grpc_per_s": big / tg,
-            "single_per_s": single, "many_per_s": many, "concurrency": many / single,
-            "avg_batch": inferences / executions if executions else None, "server_mode": server.mode}
-
-
-def _decode_rate(url: str, model: str, dim: int, n_clients: int, seconds: float) -> float:
-    """Batch-1 decodes per second over ``n_clients`` threads, each with its own Client."""
-    cs = [aeserve.Client(url, model, timeout=60, max_in_flight=1) for _ in range(n_clients)]
-    z = np.zeros((1, dim), np.float32)
-    counts = [0] * n_clients
-    stop = threading.Event()
-
-    def loop(i: int) -> None:
-        while not stop.is_set():
-            cs[i].decode(z)
-            counts[i] += 1
-
-    for c in cs:
-        c.decode(z)
-    threads = [threading.Thread(target=loop, args=(i,)) for i in range(n_clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
-    for c in cs:
-        c.close()
-    return sum(counts) / elapsed
-
-
-def _batch_stats(url: str, model: str) -> tuple[int, int]:
-    """(inference_count, execution_count) of the decoder on the server."""
-    import tritonclient.grpc as grpcclient
-
-    cli = grpcclient.InferenceServerClient(url.split("://", 1)[1])
-    s = cli.get_inference_statistics(model + "_decoder").model_stats[0]
-    cli.close()
-    return s.inference_count, s.execution_count
+            "single_per_s": single["images_per_s"], "many_per_s": many["images_per_s"],
+            "concurrency": many["images_per_s"] / single["images_per_s"], "avg_batch": many["avg_batch"],
+            "p99_ms": many["p99_ms"], "server_mode": server.mode}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -3,7 +3,8 @@
 - ``fake_tritonserver(tmp_path, monkeypatch)``: a stand-in for the official ``tritonserver``
   (native mode) that starts in a fraction of a second, first on PATH; returns the file where
   it records its argv. It answers ``/v2/health/ready`` (200, or 503 with ``ready=False``)
-  and, with ``exit_after=s``, exits with code 3 after ``s`` seconds.
+  and, with ``exit_after=s``, exits with code 3 after ``s`` seconds; with ``fail_restarts``
+  every start after the first exits at once with code 1 (a server that cannot start again).
 - ``copy_model_pair(repo, dest)``: one VAE (its encoder and decoder) copied out of a
   repository, for servers of a test's own that start quickly; returns (root, name).
 - ``wait_for(cond, timeout)``: poll until ``cond()`` is true; its last value.
@@ -23,6 +24,8 @@ FAKE_TRITON = textwrap.dedent("""\
     # stand-in for the official tritonserver: records its argv, answers /v2/health/ready
     import http.server, json, os, sys, threading
     args = dict(a[2:].split("=", 1) for a in sys.argv[1:])
+    if {fail_restarts} and os.path.exists({record!r}):
+        sys.exit(1)
     json.dump(sys.argv[1:], open({record!r}, "w"))
     if {exit_after!r} is not None:
         threading.Timer({exit_after!r}, lambda: os._exit(3)).start()
@@ -36,13 +39,14 @@ FAKE_TRITON = textwrap.dedent("""\
     """)
 
 
-def fake_tritonserver(tmp_path: Path, monkeypatch, ready: bool = True, exit_after: float | None = None) -> Path:
+def fake_tritonserver(tmp_path: Path, monkeypatch, ready: bool = True, exit_after: float | None = None,
+                      fail_restarts: bool = False) -> Path:
     """Install the fake first on PATH (via monkeypatch); return the path of its argv record."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     exe = bin_dir / "tritonserver"
     exe.write_text(FAKE_TRITON.format(python=sys.executable, record=str(tmp_path / "argv.json"), ready=ready,
-                                      exit_after=exit_after))
+                                      exit_after=exit_after, fail_restarts=fail_restarts))
     exe.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     return tmp_path / "argv.json"

@@ -208,3 +208,27 @@ def test_compression_section_through_client(repo, tmp_path):
     assert m["psnr"] > 45          # 8-bit quantization of 8-bit pixels: nearly lossless
     assert m["bytes_per_image"] == m["blob_bytes"] / 40
     assert (tmp_path / "rd.png").is_file()
+
+
+@pytest.mark.triton
+def test_server_lost_during_eval_is_an_error_not_a_skip(repo):
+    """The server dies as the first section starts: evaluate raises a ServerError (the CLI
+    exits non-zero) instead of reporting every section as skipped."""
+    import os
+    import signal
+
+    from aeserve.errors import ServerError
+    from aeserve.serve import free_ports, serve
+
+    h, g, m = free_ports(3)
+    server = serve(repo, http_port=h, grpc_port=g, metrics_port=m)
+    try:
+        def kill_on_first_section(message: str) -> None:
+            if "reconstruction" in message and server.pid:
+                os.kill(server.pid, signal.SIGKILL)
+
+        with pytest.raises(ServerError):
+            evaluate("ident", "mnist", url=server.url_grpc, limit=50, sections=["reconstruction"],
+                     baselines=False, progress=False, log=kill_on_first_section)
+    finally:
+        server.stop()

@@ -112,6 +112,36 @@ def test_crashing_requests_are_survived_and_clients_see_only_typed_errors(guarde
     assert all(isinstance(e, ServerError) for e in seen["typed"]), {type(e).__name__ for e in seen["typed"]}
 
 
+def _binary(declared: int, header_length: str) -> tuple[bytes, dict]:
+    head = json.dumps({"inputs": [{"name": "z", "shape": [1, 16], "datatype": "FP32",
+                                   "parameters": {"binary_data_size": declared}}]}).encode()
+    return head + bytes(64), {"Inference-Header-Content-Length": header_length or str(len(head))}
+
+
+MALFORMED = {
+    "header length beyond the body": _binary(64, str(10**12)),
+    "negative header length": _binary(64, "-5"),
+    "binary size lie": _binary(10**12, ""),
+    "negative shape": (b'{"inputs":[{"name":"z","shape":[-1,16],"datatype":"FP32","data":[0]}]}', {}),
+    "overflowing shape": (b'{"inputs":[{"name":"z","shape":[4611686018427387904,16],"datatype":"FP32","data":[0]}]}',
+                          {}),
+    "BYTES shape lie": (b'{"inputs":[{"name":"z","shape":[1000000000,16],"datatype":"BYTES","data":["a"]}]}', {}),
+    "object nested 100,000 deep": (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, {}),
+    "100,000-digit number": (b'{"inputs":[{"name":"z","shape":[1,16],"datatype":"FP32","data":[' + b"9" * 100_000
+                             + b"]}]}", {}),
+}
+
+
+def test_other_malformed_requests_are_answered_without_a_crash(guarded):
+    """What the frontend of 2.51 does survive: an error answer, the same process still serving."""
+    server, _, name = guarded
+    pid = server.pid
+    for what, (body, headers) in MALFORMED.items():
+        status, text = request(server.http_port, "POST", f"/v2/models/{name}_decoder/infer", body, headers)
+        assert 400 <= status < 600 and "error" in text, (what, status, text[:200])
+    assert server.pid == pid and server.ready()
+
+
 EVIL_MODEL = """
 open({marker!r}, "w").write("imported")
 class TritonPythonModel:

@@ -1,6 +1,7 @@
-"""aeserve.serve.supervisor with the fast stand-in tritonserver: a server that dies comes back
-on the same ports, logged; too many crashes and it gives up (``aeserve serve`` exits 2);
-a dropped handle is still stopped at exit, and nothing is printed unless logging is set up."""
+"""aeserve.serve.supervisor with the fast stand-in tritonserver: a server that dies while
+serving always comes back on the same ports, logged; restarts that cannot get to serve are
+given up on (``aeserve serve`` exits 2); a dropped handle is still stopped at exit, and
+nothing is printed unless logging is set up."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from aeserve.serve.process import group_members
 from cli_helpers import run_cli
 from serve_helpers import fake_tritonserver, wait_for
 
-FAST = RestartPolicy(backoff=0.05, max_backoff=0.2)
+FAST = RestartPolicy(max_restarts=1, backoff=0.05, max_backoff=0.2)
 
 
 def test_restart_policy_is_checked_and_backs_off_exponentially():
@@ -41,32 +42,35 @@ def test_a_killed_server_is_restarted_on_the_same_ports_and_logged(serving_repos
     caplog.set_level(logging.INFO, logger="aeserve.serve")
     with serve(serving_repository, http_port=h, grpc_port=g, metrics_port=m, restart=FAST) as server:
         first = server.pid
-        record.unlink()
-        os.kill(first, signal.SIGKILL)
-        assert wait_for(lambda: server.restarts == 1, 30), server
-        assert server.pid != first and server.ready() and server.url_http == f"http://127.0.0.1:{h}"
-        assert server.wait(0.1) is None  # a recovered crash does not end the wait
-        assert f"--http-port={h}" in record.read_text()  # the same command, the same ports
-        assert not group_members(first)
+        for n in (1, 2, 3):  # more crashes than max_restarts=1: a serving server always comes back
+            pid = server.pid
+            record.unlink()
+            os.kill(pid, signal.SIGKILL)
+            assert wait_for(lambda: server.restarts == n, 30), server
+            assert server.pid != pid and server.ready() and server.url_http == f"http://127.0.0.1:{h}"
+            assert f"--http-port={h}" in record.read_text()  # the same command, the same ports
+            assert not group_members(pid)
+        assert server.wait(0.1) is None and server.failure is None  # recovered crashes do not end the wait
         texts = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("aeserve.serve")]
-        assert any(lvl == "WARNING" and f"pid {first}" in t and "SIGKILL" in t and "restarting on the same ports" in t
-                   for lvl, t in texts), texts
+        assert any(lvl == "WARNING" and f"pid {first}) exited with signal SIGKILL while serving" in t
+                   and "restarting on the same ports" in t for lvl, t in texts), texts
         assert any(lvl == "INFO" and "restarted" in t for lvl, t in texts), texts
         assert any(lvl == "INFO" and f"tritonserver ready: native mode, pid {first}" in t for lvl, t in texts), texts
     assert not server.alive() and not server.workdir.exists()
     assert "tritonserver stopped" in caplog.records[-1].getMessage()
 
 
-def test_cli_gives_up_after_too_many_crashes(serving_repository, tmp_path, monkeypatch, capsys):
-    fake_tritonserver(tmp_path, monkeypatch, exit_after=1.0)  # every start dies a second later
+def test_cli_gives_up_when_restarts_cannot_serve(serving_repository, tmp_path, monkeypatch, capsys):
+    fake_tritonserver(tmp_path, monkeypatch, exit_after=1.0, fail_restarts=True)  # dies, then cannot start
     h, g, m = free_ports(3)
     t0 = time.monotonic()
     code, out, err = run_cli(["serve", "--repo", str(serving_repository), "--mode", "native",
                               "--http-port", str(h), "--grpc-port", str(g), "--metrics-port", str(m),
-                              "--max-restarts", "2", "--restart-window", "120"], capsys)
+                              "--max-restarts", "1", "--restart-window", "120"], capsys)
     assert code == 2 and "ready" in out
-    assert "3 crashes within 120 s, more than the 2 restarts allowed; giving up" in err
-    assert err.count("restarting on the same ports") == 2 and "exited with code 3" in err
+    assert "exited with code 3 while serving" in err and "exited with code 1 before it was serving" in err
+    assert "2 restarts within 120 s never got to serve, more than the 1 allowed; giving up" in err
+    assert err.count("restarting on the same ports") == 2
     assert time.monotonic() - t0 < 60
 
 

@@ -63,7 +63,7 @@ def stream_until_killed(client: Client, started: threading.Event, server,
 def test_kill_mid_stream_then_restart_on_same_ports(small_repo, protocol):
     root, name = small_repo
     h, g, m = free_ports(3)
-    first = serve(root, http_port=h, grpc_port=g, metrics_port=m)
+    first = serve(root, http_port=h, grpc_port=g, metrics_port=m, restart=None)  # stays dead: restarted by hand
     try:
         url = first.url_grpc if protocol == "grpc" else first.url_http
         started = threading.Event()

@@ -27,11 +27,19 @@ VERBS = {
     "decompress": "client_verbs",
     "score": "client_verbs",
     "latent-plot": "client_verbs",
+    "inpaint": "restore",
+    "upscale": "restore",
+    "colorize": "restore",
+    "anomaly-map": "restore",
+    "classify": "restore",
+    "finetune": "finetune",
     "serve": "serve",
     "eval": "eval",
     "bench": "bench",
     "batch": "batch",
     "build-classifier": "build_classifier",
+    "fit-prior": "prior_verbs",
+    "shift": "prior_verbs",
 }
 
 

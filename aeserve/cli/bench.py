@@ -2,6 +2,7 @@
 
     aeserve bench --model mnist_vae --out bench.json
     aeserve bench --batch-sizes 1,64,1024 --ops generate --url grpc://localhost:8001
+    aeserve bench --url grpc://localhost:8001 --concurrency 1,4,16,64 --seconds 2   # perf_analyzer-like
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from ..errors import InputError
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _ints(text: str, option: str = "--batch-sizes") -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise InputError(f"--batch-sizes must be comma-separated integers like 1,16,256, got {text!r}") from None
+        raise InputError(f"{option} must be comma-separated integers like 1,16,256, got {text!r}") from None
 
 
 @click.command("bench")
@@ -36,10 +37,23 @@ def _ints(text: str) -> tuple[int, ...]:
 @click.option("--torch-threads", type=int, default=None, help="torch intra-op threads [default: all CPUs]")
 @click.option("--out", default=None, help="write the JSON result here (atomically)")
 @click.option("--quiet", is_flag=True)
+@click.option("--concurrency", default=None,
+              help="instead: batch-1 decode requests from this many concurrent clients, e.g. 1,4,16,64, against "
+                   "the first --url (or embedded): requests/s, p50/p99 latency, the server's average batch")
 def bench_command(model, repo, batch_sizes, ops, seconds, urls, checkpoint, no_torch, torch_threads, out,
-                  quiet) -> None:
+                  quiet, concurrency) -> None:
     """Throughput: aeserve Client vs bare ONNX Runtime vs torch eager (samples/s, overhead %)."""
     from ..eval.report import write_json
+
+    if concurrency is not None:
+        from ..eval.concurrency import format_sweep, sweep
+
+        rows = sweep(urls[0] if urls else None, model, _ints(concurrency, "--concurrency"), seconds=seconds,
+                     repository=repo)
+        click.echo(format_sweep(rows))
+        if out is not None:
+            click.echo(f"result written to {write_json({'concurrency': rows}, out)}", err=True)
+        return
     from ..eval.throughput import bench, format_bench
 
     result = bench(model, repository=repo, batch_sizes=_ints(batch_sizes), ops=[o for o in ops.split(",") if o],

@@ -46,14 +46,17 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--classifier", default=None,
               help="classifier ONNX [default: export/classifiers/<dataset>_classifier.onnx]")
 @click.option("--compression-n", type=int, default=1000, show_default=True, help="images for the codec comparison")
+@click.option("--finetune-ckpt", default=None,
+              help="features section: also fine-tune this autoencoder checkpoint at each label count (torch)")
+@click.option("--finetune-steps", type=int, default=None, help="features section: fine-tuning steps")
 @click.option("--no-baselines", is_flag=True, help="skip the PCA baselines (saves fitting PCA on the train split)")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", default=None, help="write the JSON report here (atomically)")
 @click.option("--plot", default=None, help="rate-distortion PNG [default: <out stem>_rd.png when --out is given]")
 @click.option("--quiet", is_flag=True, help="no progress output")
 def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_n, binarize, one_class, train_one_class,
-                 one_class_repo, n_generate, temperature, classifier, compression_n, no_baselines, seed,
-                 out, plot, quiet) -> None:
+                 one_class_repo, n_generate, temperature, classifier, compression_n, finetune_ckpt, finetune_steps,
+                 no_baselines, seed, out, plot, quiet) -> None:
     """Measure a model's quality on its test split through the Client; print a table."""
     from ..eval import evaluate, evaluate_one_class, format_table, write_json
 
@@ -70,7 +73,7 @@ def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_
             binarize=binarize, seed=seed, baselines=not no_baselines, train_one_class=train_one_class,
             one_class_repository=one_class_repo, n_generate=n_generate, temperature=temperature,
             classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),
-            progress=not quiet, log=log)
+            progress=not quiet, log=log, finetune_ckpt=finetune_ckpt, finetune_steps=finetune_steps)
     click.echo(format_table(report))
     if out is not None:
         click.echo(f"report written to {write_json(report, out)}", err=True)

@@ -7,9 +7,9 @@
 
 Prints the mode, the URLs, the API key and "ready", then waits until Ctrl-C (or
 SIGTERM/SIGHUP) and stops the server cleanly. A server that dies is restarted on the same
-ports (``--max-restarts`` within ``--restart-window`` seconds, then it gives up and exits
-with status 2); crashes and restarts are logged on stderr. A thin shell over
-:func:`aeserve.serve.serve`.
+ports (if more than ``--max-restarts`` restarts within ``--restart-window`` seconds never
+get to serve, it gives up and exits with status 2); crashes and restarts are logged on
+stderr. A thin shell over :func:`aeserve.serve.serve`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,8 @@ def _announce(server: ServerHandle, key_given: bool) -> None:
               help=f"Key for the restricted APIs (logging, trace; with explicit control also the model "
                    f"repository), sent as header '{API_KEY_HEADER}'. Default: generated and printed.")
 @click.option("--max-restarts", default=5, show_default=True, type=click.IntRange(min=0),
-              help="Restart a server that dies at most this often within --restart-window (0: never).")
+              help="Give up after this many restarts within --restart-window that never get to serve "
+                   "(0: never restart). A server that was serving is always restarted.")
 @click.option("--restart-window", default=60.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
               help="Seconds over which crashes are counted for --max-restarts.")
 @click.option("--log", default=None, help="Append the server log to this file ('-' = this terminal).")

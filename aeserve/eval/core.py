@@ -14,11 +14,18 @@ Sections (``sections=`` picks some; default all that apply to the model):
 ``anomaly``         one-class protocol, ten ``<dataset>_oneclass<c>`` models (``train_one_class=True`` trains them)
 ``generation``      the project's classifier on ``client.generate``: confident share, label entropy, Fréchet distance
 ``compression``     ``client.compress`` bytes/image and PSNR vs PNG, WebP, JPEG; optional rate-distortion plot
+``inpainting``      inpainting models: PSNR in the hole (25% centre box, 3 random 8x8 patches) vs Telea and PCA
+``superresolution`` upscaling models: PSNR/SSIM at each factor vs bicubic (Pillow)
+``anomaly_map``     pixel AUROC of ``client.anomaly_map`` on test images with a pasted foreign patch
+``features``        test accuracy of the encoder's features with 100, 1,000 and all labels (probe; fine-tuned
+                    with ``finetune_ckpt``) vs logistic regression on pixels and on PCA
 
 A section that does not apply, or whose prerequisites are missing (no classifier, no
-one-class models), is reported as ``{"skipped": reason}``; the others still run.
-Raises ModelNotFoundError / ServerUnavailableError (from the Client), ConfigError for an
-unknown section, DataError / InputError when the data does not fit the model.
+one-class models), is reported as ``{"skipped": reason}``; the others still run. A server
+or runtime failure (unreachable, timeout, model not ready, inference error) is never a
+skip: it is raised. Raises ModelNotFoundError / ServerError (ServerUnavailableError,
+TimeoutError, ...) / InferenceError (from the Client), ConfigError for an unknown
+section, DataError / InputError when the data does not fit the model.
 """
 
 from __future__ import annotations
@@ -31,11 +38,13 @@ from typing import Any, Callable, Sequence
 
 from ..checks import check_int
 from ..progress import progress_bar
-from ..errors import AeserveError, ConfigError, DataError, InputError, SplitNotFoundError
+from ..errors import (AeserveError, ClientClosedError, ConfigError, DataError, InferenceError, InputError,
+                      ServerError, SplitNotFoundError)
 from . import report as rep
 
 _log = logging.getLogger(__name__)
-SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression")
+SECTIONS = ("reconstruction", "likelihood", "denoising", "anomaly", "generation", "compression",
+            "inpainting", "superresolution", "anomaly_map", "features")
 MAX_GENERATE = 10000
 
 
@@ -92,7 +101,8 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
              n_generate: int | None = None, temperature: float = 1.0,
              classifier: str | os.PathLike[str] | None = None, compression_n: int = 1000,
              plot: str | os.PathLike[str] | None = None, progress: bool = True,
-             log: Callable[[str], None] | None = None) -> dict[str, Any]:
+             log: Callable[[str], None] | None = None, finetune_ckpt: str | os.PathLike[str] | None = None,
+             finetune_steps: int | None = None) -> dict[str, Any]:
     """Evaluate ``model`` on the test split of ``data`` (default: the card's dataset).
 
     Returns the report dict (see ``aeserve.eval.report``): ``model``, ``target``, ``card``,
@@ -137,7 +147,10 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
                     binarized=binarized, seed=seed, train_one_class=train_one_class,
                     one_class_repository=one_class_repository, url=url, n_generate=n_generate,
                     temperature=temperature, classifier=classifier,
-                    compression_n=compression_n, plot=plot, progress=progress, say=say)
+                    compression_n=compression_n, plot=plot, progress=progress, say=say,
+                    finetune_ckpt=finetune_ckpt, finetune_steps=finetune_steps)
+            except (ServerError, InferenceError, ClientClosedError):
+                raise  # the server or runtime failed: an error, never a skipped section
             except AeserveError as e:
                 result = {"skipped": str(e)}
             out["sections"][section] = result
@@ -247,7 +260,55 @@ def _compression(*, client, x, compression_n, plot, **_: Any) -> dict[str, Any]:
     return compression(client, x[:compression_n], plot=plot)
 
 
+def _train_or_none(ds: _Data):
+    try:
+        return ds.train
+    except DataError:
+        return None
+
+
+def _inpainting(*, client, ds, x, seed, **_: Any) -> dict[str, Any]:
+    from .inpainting import inpainting
+
+    if client.card.restores != "inpaint":
+        return {"skipped": f"{client.model!r} is not an inpainting model (restores {client.card.restores})"}
+    train = _train_or_none(ds)
+    return inpainting(client, x, None if train is None else train.x, seed=seed)
+
+
+def _superresolution(*, client, x, **_: Any) -> dict[str, Any]:
+    from .superres import superresolution
+
+    if client.card.restores != "upscale":
+        return {"skipped": f"{client.model!r} is not an upscaling model (restores {client.card.restores})"}
+    return superresolution(client, x)
+
+
+def _anomaly_map(*, client, ds, x, seed, **_: Any) -> dict[str, Any]:
+    from ..data import load_dataset
+    from .anomaly_map import localisation
+
+    foreign = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}.get(ds.name)
+    if foreign is None:
+        return {"skipped": f"no foreign dataset to paste patches from for {ds.name!r} (mnist or fashion-mnist)"}
+    train = _train_or_none(ds)
+    out = localisation(client, x, load_dataset(foreign, "test").x, None if train is None else train.x, seed=seed)
+    return {"foreign": foreign, **out}
+
+
+def _features(*, client, ds, y, seed, finetune_ckpt, finetune_steps, progress, **_: Any) -> dict[str, Any]:
+    from .features import feature_accuracy
+
+    train = _train_or_none(ds)
+    if y is None or train is None or train.y is None:
+        return {"skipped": f"feature accuracy needs labelled train and test splits; {ds.name!r} has none"}
+    return feature_accuracy(client, train, ds.test, seed=seed, ckpt=finetune_ckpt, finetune_steps=finetune_steps,
+                            progress=progress)
+
+
 _SECTION_RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
     "reconstruction": _reconstruction, "likelihood": _likelihood, "denoising": _denoising,
     "anomaly": _anomaly, "generation": _generation, "compression": _compression,
+    "inpainting": _inpainting, "superresolution": _superresolution, "anomaly_map": _anomaly_map,
+    "features": _features,
 }

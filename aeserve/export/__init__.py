@@ -27,6 +27,7 @@ _LAZY = {
     "regenerate": "manifest",
     "load_manifest": "manifest",
     "ManifestEntry": "manifest",
+    "export_classifier": "classifier",
     "list_models": "listing",
     "ModelInfo": "listing",
 }

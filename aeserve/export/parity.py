@@ -76,7 +76,7 @@ def check_parity(graph: Graph, module: nn.Module, *, max_batch: int,
     batches = parity_batches(max_batch)
     for n in batches:
         shape = (n, *graph.input_shape)
-        feed = (rng.random(shape) if graph.role == "encoder" else rng.standard_normal(shape)).astype(np.float32)
+        feed = (rng.random(shape) if graph.role != "decoder" else rng.standard_normal(shape)).astype(np.float32)
         try:
             outs = sess.run(None, {graph.input_name: feed})
         except Exception as e:  # noqa: BLE001

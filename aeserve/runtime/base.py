@@ -20,7 +20,7 @@ from typing import Mapping
 import numpy as np
 
 from ..card import EXPORT_ID, PREFIX, ModelCard
-from ..errors import InputError, MismatchedPairError
+from ..errors import InputError, MismatchedPairError, ModelNotFoundError
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,19 @@ class Runtime(abc.ABC):
     @abc.abstractmethod
     def decode(self, name: str, z: np.ndarray) -> np.ndarray:
         """Run the decoder on float32 ``(n, latent_dim)`` with n <= max_batch_size."""
+
+    # ---- classifiers (``<name>_classifier``: x -> probs), made by ``aeserve finetune`` ----------
+    def classifiers(self) -> list[str]:
+        """Names ``<name>`` of the available ``<name>_classifier`` models."""
+        return []
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        """Card (with ``classes``), batch limit and version of ``<name>_classifier``."""
+        raise ModelNotFoundError(f"{self.target} serves no classifiers")
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        """Run ``<name>_classifier`` on float32 ``(n, *input_shape)``: class probabilities ``(n, K)``."""
+        raise ModelNotFoundError(f"{self.target} serves no classifiers")
 
     def close(self) -> None:
         """Release sessions/connections. Idempotent."""

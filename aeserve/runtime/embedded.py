@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferenceError, RepositoryError
+from ..errors import ClientClosedError, InferenceError, RepositoryError
 from ..ort_session import session_options
-from ..repository import Repository, RepositoryModel, config_params
-from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
+from ..contract import (CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT,
+                        encoder_outputs)
 from .base import ModelInfo, Runtime, check_pair, check_request
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,12 @@ class EmbeddedRuntime(Runtime):
             return sess
         with self._lock:
             if self._closed:
-                raise InferenceError("runtime is closed")
+                raise ClientClosedError(f"the embedded runtime over {self.repository.root} is closed")
             sess = self._sessions.get(key)
             if sess is None:
+                if part == "classifier":  # one graph: no encoder/decoder pair to check
+                    sess = self._sessions[key] = self._create(self.repository.classifier(name).path())
+                    return sess
                 m = self._model(name)
                 path = m.encoder_path() if part == "encoder" else m.decoder_path()
                 sess = self._create(path)
@@ -135,6 +139,25 @@ class EmbeddedRuntime(Runtime):
         info = self.model_info(name)
         z = check_request(info, z, (info.card.latent_dim,), "decoder input")
         return self._run(self._session(name, "decoder"), [DECODER_OUTPUT], {DECODER_INPUT: z}, name + "_decoder")[0]
+
+    def classifiers(self) -> list[str]:
+        return self.repository.classifiers()
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        key = name + CLASSIFIER_SUFFIX
+        info = self._infos.get(key)
+        if info is None:
+            k = self.repository.classifier(name)
+            if k.max_batch_size < 1:
+                raise RepositoryError(f"classifier {key!r} has max_batch_size {k.max_batch_size}; expected >= 1")
+            info = self._infos[key] = ModelInfo(name, k.card, int(k.max_batch_size), int(k.served_version))
+        return info
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        info = self.classifier_info(name)
+        x = check_request(info, x, info.card.input_shape, "classifier input")
+        sess = self._session(name, "classifier")
+        return self._run(sess, [CLASSIFIER_OUTPUT], {ENCODER_INPUT: x}, name + CLASSIFIER_SUFFIX)[0]
 
     @staticmethod
     def _run(sess: Any, outputs: list[str], feeds: dict[str, np.ndarray], graph: str) -> list[np.ndarray]:

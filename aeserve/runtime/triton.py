@@ -22,15 +22,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, InferenceError, InputError, ModelNotFoundError,
-                      ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
+from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, InputError,
+                      ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
-from ..contract import DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from ..checks import check_seconds
+from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from .base import ModelInfo, Runtime, check_pair, check_request
 from .triton_errors import map_error, short_text
 from .urls import Endpoint, parse_url
 
-ENC, DEC = "_encoder", "_decoder"
+ENC, DEC, CLF = "_encoder", "_decoder", "_classifier"
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +41,8 @@ class TritonRuntime(Runtime):
     def __init__(self, url: str, *, timeout: float = 30.0, connect_timeout: float = 5.0):
         self.endpoint: Endpoint = parse_url(url)
         self.target = str(self.endpoint)
-        self.timeout = _positive(timeout, "timeout")
-        self.connect_timeout = _positive(connect_timeout, "connect_timeout")
+        self.timeout = check_seconds(timeout, "timeout")
+        self.connect_timeout = check_seconds(connect_timeout, "connect_timeout")
         self._local = threading.local()
         self._lock = threading.Lock()
         self._clients: weakref.WeakSet[Any] = weakref.WeakSet()  # one per thread; dead threads' go away
@@ -69,7 +70,7 @@ class TritonRuntime(Runtime):
         c = getattr(self._local, "client", None)
         if c is None:
             if self._closed:
-                raise ServerUnavailableError(f"connection to {self.target} is closed")
+                raise ClientClosedError(f"the connection to {self.target} is closed")
             c = self._local.client = self._new_client(self.timeout)
             with self._lock:
                 self._clients.add(c)
@@ -184,11 +185,7 @@ class TritonRuntime(Runtime):
         mbs = min(int(cfg.get("max_batch_size", 0) or 0), int(dec_cfg.get("max_batch_size", 0) or 0))
         if mbs < 1:
             raise CardError(f"model {name!r} on {self.target} has max_batch_size {mbs}; expected >= 1")
-        meta = self._call("model metadata", lambda c, **kw: c.get_model_metadata(enc, **kw), model=enc)
-        if not isinstance(meta, dict):  # grpc without as_json
-            meta = {"versions": list(getattr(meta, "versions", []))}
-        versions = [int(v) for v in meta.get("versions", []) if str(v).isdigit()]
-        info = ModelInfo(name, card, mbs, max(versions) if versions else 1)
+        info = ModelInfo(name, card, mbs, self._latest_version(enc))
         self._infos[name] = info
         return info
 
@@ -197,6 +194,16 @@ class TritonRuntime(Runtime):
             return self._call("model config", lambda c, **kw: c.get_model_config(graph, **kw), model=graph)
         res = self._call("model config", lambda c, **kw: c.get_model_config(graph, as_json=True, **kw), model=graph)
         return res.get("config", res)
+
+    def inference_statistics(self, graph: str) -> tuple[int, int]:
+        """``(inference_count, execution_count)`` of ``graph`` (e.g. ``mnist_vae_decoder``) on the
+        server, all versions summed: their ratio is the average batch the server executed."""
+        kw = {} if self.endpoint.protocol == "http" else {"as_json": True}
+        res = self._call("inference statistics",
+                         lambda c, **k: c.get_inference_statistics(graph, **kw, **k), model=graph)
+        stats = res.get("model_stats", [])
+        return (sum(int(m.get("inference_count", 0)) for m in stats),
+                sum(int(m.get("execution_count", 0)) for m in stats))
 
     # ---- inference -------------------------------------------------------------------
     def encode(self, name: str, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -209,6 +216,46 @@ class TritonRuntime(Runtime):
         info = self.model_info(name)
         z = check_request(info, z, (info.card.latent_dim,), "decoder input")
         return self._infer(name + DEC, DECODER_INPUT, z, [DECODER_OUTPUT])[0]
+
+    # ---- classifiers ------------------------------------------------------------------
+    def classifiers(self) -> list[str]:
+        return sorted(n[: -len(CLF)] for n, s in self._index().items() if n.endswith(CLF) and s == "READY")
+
+    def classifier_info(self, name: str) -> ModelInfo:
+        graph = name + CLF
+        info = self._infos.get(graph)
+        if info is not None:
+            return info
+        if not self._call("model readiness", lambda c, **kw: c.is_model_ready(graph, **kw), model=graph):
+            state = self._index().get(graph)
+            if state is not None:
+                raise ModelNotReadyError(f"model {graph!r} on {self.target} is not ready (state {state or 'unknown'})")
+            raise ModelNotFoundError(f"classifier {graph!r} not found on {self.target}; available: "
+                                     f"{', '.join(c + CLF for c in self.classifiers()) or 'none'}")
+        cfg = self._config(graph)
+        params = {k: (v or {}).get("string_value", "") for k, v in (cfg.get("parameters") or {}).items()}
+        try:
+            card = ModelCard.from_dict(params)
+        except CardError as e:
+            raise CardError(f"{graph} on {self.target}: {e}") from None
+        mbs = int(cfg.get("max_batch_size", 0) or 0)
+        if mbs < 1 or card.get("task") != "classifier":
+            raise CardError(f"{graph} on {self.target} is not a batched aeserve classifier "
+                            f"(max_batch_size {mbs}, task {card.get('task')!r})")
+        info = self._infos[graph] = ModelInfo(name, card, mbs, self._latest_version(graph))
+        return info
+
+    def classify(self, name: str, x: np.ndarray) -> np.ndarray:
+        info = self.classifier_info(name)
+        x = check_request(info, x, info.card.input_shape, "classifier input")
+        return self._infer(name + CLF, ENCODER_INPUT, x, [CLASSIFIER_OUTPUT])[0]
+
+    def _latest_version(self, graph: str) -> int:
+        meta = self._call("model metadata", lambda c, **kw: c.get_model_metadata(graph, **kw), model=graph)
+        if not isinstance(meta, dict):  # grpc without as_json
+            meta = {"versions": list(getattr(meta, "versions", []))}
+        versions = [int(v) for v in meta.get("versions", []) if str(v).isdigit()]
+        return max(versions) if versions else 1
 
     def _infer(self, graph: str, input_name: str, arr: np.ndarray, outputs: list[str]) -> list[np.ndarray]:
         tc, http = self._tc, self.endpoint.protocol == "http"
@@ -250,13 +297,3 @@ def _close_quietly(c: Any) -> None:
         c.close()
     except BaseException:  # closing a gevent client from another thread may complain; nothing to do
         pass
-
-
-def _positive(v: float, what: str) -> float:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        raise InputError(f"{what} must be a positive number of seconds, got {v!r}") from None
-    if not f > 0 or f == float("inf"):
-        raise InputError(f"{what} must be a positive finite number of seconds, got {v!r}")
-    return f

@@ -70,6 +70,7 @@ class ServerHandle:
         self.api_key, self.model_control = api_key, model_control
         self._command, self._env, self._sink = command, env, sink
         self._log_from = log_from  # where the current process's part of the log begins
+        self._ready_pid: int | None = None  # the last process seen ready
         self.restarts = 0  # how often the supervisor brought the server back
         self.failure: str | None = None  # why the supervisor gave up
         self._supervisor: Supervisor | None = None
@@ -143,6 +144,11 @@ class ServerHandle:
         """Error lines of the server log's tail, with the derived repository path replaced by the caller's."""
         return [e.replace(str(self.repository), str(self.source)) for e in server_errors(self.log_tail(400))]
 
+    def was_serving(self, process: subprocess.Popen) -> bool:
+        """True if ``process`` had become ready, or its log says it started serving HTTP
+        (a crashing request can arrive before the readiness poll sees it)."""
+        return process.pid == self._ready_pid or "Started HTTPService" in self.log_tail(10_000)
+
     def give_up(self, reason: str) -> None:
         self.failure = reason
         self._down.set()
@@ -172,6 +178,7 @@ class ServerHandle:
         workdirs.record(self.workdir, server_pid=self.process.pid, shm_prefix=self.shm_prefix)
         try:
             _wait_ready(self, ready_timeout)
+            self._ready_pid = self.process.pid
             return True
         except ServerError as e:
             if not self._stopped:
@@ -283,6 +290,7 @@ def serve(repo: str | os.PathLike[str] | None = None, *, http_port: int = 8000, 
     except BaseException:
         handle.stop()
         raise
+    handle._ready_pid = handle.pid
     if restart is not None:
         handle.supervise(restart, ready_timeout)
     logger.info("tritonserver ready: %s mode, pid %d, http %s, grpc %s, %d models, %s", mode, handle.pid,

@@ -9,12 +9,18 @@ The bundled Triton 2.51 HTTP frontend aborts or segfaults on some malformed requ
 (a declared shape far larger than the data, JSON nested ~200,000 deep). Nothing in its
 options refuses them early, so the defence is to come back: when the server process
 exits while nobody asked it to stop, the supervisor ends what is left of it (Python-backend
-stubs, shared memory), waits ``backoff`` seconds (doubling per crash up to ``max_backoff``),
-starts the same command on the same ports and waits for readiness. More than
-``max_restarts`` crashes within ``window`` seconds and it gives up: the handle's
-``failure`` says why, ``wait()`` returns, ``aeserve serve`` exits non-zero. Every crash,
-restart and the giving-up are logged on the ``aeserve.serve`` logger (silent unless the
-application configures logging; ``aeserve serve`` prints them).
+stubs, shared memory), waits ``backoff`` seconds (doubling per crash within ``window``,
+up to ``max_backoff``), starts the same command on the same ports and waits for readiness.
+
+Two kinds of crash are told apart. A server that was serving (it had become ready, or had
+started its HTTP service) and died is always brought back: whoever can send a crashing
+request must not be able to switch the service off for good. A restart that never gets
+to serve (it exits or hangs while starting: broken repository, port taken, missing
+library) is a crash loop: more than ``max_restarts`` of those within ``window`` seconds
+and the supervisor gives up; the handle's ``failure`` says why, ``wait()`` returns,
+``aeserve serve`` exits non-zero. Every crash, restart and the giving-up are logged on the
+``aeserve.serve`` logger (silent unless the application configures logging; ``aeserve
+serve`` prints them).
 """
 
 from __future__ import annotations
@@ -38,8 +44,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """How a dead server is brought back. ``max_restarts`` crashes within ``window`` seconds
-    are tolerated; the next one gives up. Delays: ``backoff * 2**k`` capped at ``max_backoff``."""
+    """How a dead server is brought back. ``max_restarts`` failed restarts (never serving)
+    within ``window`` seconds are tolerated, the next one gives up; a server that was serving
+    is always restarted. Delays: ``backoff * 2**(k-1)`` for the k-th crash within ``window``,
+    capped at ``max_backoff``."""
 
     max_restarts: int = 5
     window: float = 60.0
@@ -77,7 +85,8 @@ class Supervisor(threading.Thread):
     def __init__(self, handle: "ServerHandle", policy: RestartPolicy, ready_timeout: float):
         super().__init__(name=f"aeserve-supervisor-{handle.http_port}", daemon=True)
         self.handle, self.policy, self.ready_timeout = handle, policy, ready_timeout
-        self._crashes: deque[float] = deque()
+        self._crashes: deque[float] = deque()  # every crash within the window: sets the backoff
+        self._failed: deque[float] = deque()   # restarts that never served: the give-up count
 
     def run(self) -> None:
         h = self.handle
@@ -87,23 +96,23 @@ class Supervisor(threading.Thread):
                 code = process.wait()
                 if h.stopping:
                     return
-                now = time.monotonic()
-                self._crashes.append(now)
-                while self._crashes and now - self._crashes[0] > self.policy.window:
-                    self._crashes.popleft()
-                why = f"tritonserver (pid {process.pid}) exited with {describe_exit(code)}"
+                served = h.was_serving(process)
+                n = self._count(self._crashes)
+                failed = 0 if served else self._count(self._failed)
+                why = (f"tritonserver (pid {process.pid}) exited with {describe_exit(code)} "
+                       + ("while serving" if served else "before it was serving"))
                 errors = h.recent_errors()
                 if errors:
                     why += f" ({errors[-1]})"
-                n = len(self._crashes)
-                if n > self.policy.max_restarts:
-                    h.give_up(f"{why}: {n} crashes within {self.policy.window:g} s, more than the "
-                              f"{self.policy.max_restarts} restarts allowed; giving up")
+                if failed > self.policy.max_restarts:
+                    h.give_up(f"{why}: {failed} restarts within {self.policy.window:g} s never got to serve, more "
+                              f"than the {self.policy.max_restarts} allowed; giving up")
                     log.error("%s", h.failure)
                     return
                 delay = self.policy.delay(n)
-                log.warning("%s; restarting on the same ports in %.1f s (crash %d of at most %d within %g s)",
-                            why, delay, n, self.policy.max_restarts, self.policy.window)
+                log.warning("%s; restarting on the same ports in %.1f s (crash %d within %g s%s)", why, delay, n,
+                            self.policy.window,
+                            "" if served else f"; failed start {failed} of at most {self.policy.max_restarts}")
                 h.cleanup_process(process)
                 if h.wait_stopped(delay):
                     return
@@ -116,3 +125,11 @@ class Supervisor(threading.Thread):
         except BaseException as e:  # noqa: BLE001 - never die silently: the handle must know
             h.give_up(f"the server supervisor failed: {e!r}")
             log.exception("server supervisor failed")
+
+    def _count(self, events: deque[float]) -> int:
+        """Record a crash now in ``events``; how many fall within the window."""
+        now = time.monotonic()
+        events.append(now)
+        while events and now - events[0] > self.policy.window:
+            events.popleft()
+        return len(events)

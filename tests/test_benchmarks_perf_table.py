@@ -1,0 +1,26 @@
+"""benchmarks/perf_table.py runs end to end on a small n and prints every ratio row with its target."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_perf_table_small_run(tmp_path):
+    out = tmp_path / "perf.json"
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "perf_table.py"), "--no-triton",
+                          "--models", "mnist_ae2,mnist_vae", "--big", "512", "--seconds", "0.05", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    text = res.stdout
+    for row in ("mnist_ae2 client/bare generate(1)", "mnist_vae client/bare generate(512)",
+                "mnist_vae decoder share of SGEMM peak (5.03 MFLOP)", "ConvTranspose share", "load average"):
+        assert row in text, text
+    data = json.loads(out.read_text())
+    g = data["models"]["mnist_ae2"]["graphs"]["encoder"]
+    assert abs(g["mflop_per_image"] - 2 * (784 * 512 + 512 * 256 + 256 * 2) / 1e6) < 1e-9   # hidden 512,256, latent 2
+    assert 0 < data["convtranspose_share"] < 1
