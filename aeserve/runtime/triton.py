@@ -22,8 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, InputError,
-                      ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
+from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from ..checks import check_seconds
 from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
