@@ -176,6 +176,11 @@ def test_generation_of_one_fixed_digit(tmp_path, test_set):
     threes = np.flatnonzero(y == 3)
     probs = Classifier(default_classifier_path("mnist")).predict(x[threes]).probs
     fx.write_constant_ae(tmp_path, "three", x[threes[np.argmax(probs[:, 3])]])  # a clear 3
+    # an AE generates through a fitted prior (any prior will do: the decoder ignores z)
+    from aeserve.export.recard import write_card_version
+    from aeserve.prior import LatentPrior
+
+    write_card_version(tmp_path, "three", LatentPrior(np.ones(1), np.zeros((1, 4)), np.eye(4)[None]).card_entries())
     r = evaluate("three", repository=tmp_path, limit=300, sections="generation", n_generate=200,
                  progress=False, log=lambda m: None)
     g = r["sections"]["generation"]
