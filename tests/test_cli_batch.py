@@ -1,31 +1,46 @@
-"""``aeserve batch``: the verb runs a real Ray job and refuses bad arguments with one line."""
+"""``aeserve batch``: a PNG-folder job through the verb, resumed after an interruption; bad arguments."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+from PIL import Image
 
 import aeserve
 from aeserve.data import load_dataset
+from aeserve.images import load_images
 from cli_helpers import run_cli
 
 
-def test_batch_reconstruct_an_npz_with_one_worker(ray_cluster, serving_repository, tmp_path, capsys):
-    x = load_dataset("mnist", "test", limit=30).x
-    np.savez(tmp_path / "d.npz", x=x)
-    out = tmp_path / "rec.parquet"
-    code, stdout, err = run_cli(["batch", "reconstruct", "--input", str(tmp_path / "d.npz"), "--output", str(out),
-                                 "--repo", str(serving_repository), "--chunk-rows", "8", "--quiet"], capsys)
+def test_a_png_folder_job_resumes_where_it_stopped(ray_cluster, serving_repository, tmp_path, capsys):
+    x = load_dataset("mnist", "test", limit=40).x
+    (tmp_path / "pngs").mkdir()
+    for i, img in enumerate(x):
+        Image.fromarray(np.rint(img[0] * 255).astype(np.uint8)).save(tmp_path / "pngs" / f"{i:03d}.png")
+    out = tmp_path / "codes.parquet"
+    argv = ["batch", "encode", "--input", str(tmp_path / "pngs"), "--output", str(out), "--repo",
+            str(serving_repository), "--chunk-rows", "10", "--quiet"]
+    code, stdout, err = run_cli(argv, capsys)
     assert code == 0, err
-    assert f"wrote 30 rows (reconstruct) to {out}: 4 chunks, 0 reused" in stdout
-    table = pq.read_table(out)
-    assert table.column("row_id").to_pylist() == [f"d.npz[x]:{i}" for i in range(30)]
+    assert f"wrote 40 rows (encode) to {out}: 4 chunks, 0 reused" in stdout
+    codes = pq.read_table(out)
+    assert codes.column("row_id").to_pylist() == [f"{i:03d}.png" for i in range(40)]
     with aeserve.Client(repository=serving_repository) as c:
-        np.testing.assert_allclose(np.asarray(table.column("x_hat").to_pylist()), c.reconstruct(x).reshape(30, -1),
-                                   atol=1e-6)
-    code, _, err = run_cli(["batch", "reconstruct", "--input", str(tmp_path / "d.npz"), "--output", str(out),
-                            "--repo", str(serving_repository)], capsys)
+        expected = c.encode(load_images(sorted((tmp_path / "pngs").glob("*.png"))))
+    np.testing.assert_allclose(np.asarray(codes.column("code").to_pylist(), np.float32), expected, atol=1e-6)
+    # an output that exists is refused without --overwrite
+    code, _, err = run_cli(argv, capsys)
     assert code == 2 and "already exists; pass overwrite=True (--overwrite)" in err and "Traceback" not in err
+    # an interrupted run: two parts written, two missing; the rerun writes only the missing two
+    staging = out.with_name("codes.parquet.partial")
+    out.rename(staging)
+    for k in (1, 3):
+        (staging / f"part-{k:06d}.parquet").unlink()
+    kept = (staging / "part-000000.parquet").stat().st_mtime_ns
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0 and "4 chunks, 2 reused from an earlier run" in stdout, err
+    assert (out / "part-000000.parquet").stat().st_mtime_ns == kept
+    assert pq.read_table(out).equals(codes)
 
 
 def test_bad_arguments_exit_2_with_one_line(serving_repository, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """aeserve.distributed.batch_job on a local 2-CPU Ray: the 10,000 MNIST test images scored and
-compressed by 2 actors equal one Client, an actor killed mid-job changes nothing, resuming, refusals."""
+compressed by 2 actors equal one Client, embedded or through Triton, even when an actor is killed
+mid-job; refusals before any actor starts. (Resuming runs through the CLI: tests/test_cli_batch.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from PIL import Image
 
 import aeserve
 from aeserve.data import load_dataset
@@ -116,36 +116,6 @@ def test_the_same_job_against_triton_gives_the_same_values(embedded_job, referen
     np.testing.assert_allclose(got["score"], reference["score"], rtol=1e-5, atol=0)
     assert got["payload"][SAMPLED] == reference["payload"]
     assert got["payload"] == _sorted(read(embedded_job["out"]))["payload"]  # all 10,000 as embedded
-
-
-def _png_folder(root: Path, n: int) -> np.ndarray:
-    x = load_dataset("mnist", "test", limit=n).x
-    root.mkdir()
-    for i, img in enumerate(x):
-        Image.fromarray(np.rint(img[0] * 255).astype(np.uint8)).save(root / f"{i:03d}.png")
-    return x
-
-
-def test_a_png_folder_job_resumes_where_it_stopped(ray_cluster, serving_repository, tmp_path):
-    _png_folder(tmp_path / "pngs", 40)
-    out = tmp_path / "codes.parquet"
-    first = run_batch("encode", tmp_path / "pngs", out, repository=serving_repository, chunk_rows=10, progress=False)
-    assert (first.rows, first.chunks, first.resumed_chunks) == (40, 4, 0)
-    codes = read(out)
-    with aeserve.Client(repository=serving_repository) as c:
-        expected = c.encode(aeserve.images.load_images(sorted((tmp_path / "pngs").glob("*.png"))))
-    assert codes["row_id"] == [f"{i:03d}.png" for i in range(40)]
-    np.testing.assert_allclose(np.asarray(codes["code"], np.float32), expected, rtol=1e-6, atol=1e-6)
-    # an interrupted run: two parts written, two missing; the rerun writes only the missing two
-    staging = out.with_name("codes.parquet.partial")
-    out.rename(staging)
-    for k in (1, 3):
-        (staging / f"part-{k:06d}.parquet").unlink()
-    kept = (staging / "part-000000.parquet").stat().st_mtime_ns
-    again = run_batch("encode", tmp_path / "pngs", out, repository=serving_repository, chunk_rows=10, progress=False)
-    assert (again.rows, again.resumed_chunks) == (40, 2)
-    assert (out / "part-000000.parquet").stat().st_mtime_ns == kept
-    assert read(out) == codes
 
 
 @pytest.mark.parametrize("kwargs, error, message", [

@@ -41,12 +41,14 @@ def test_two_gloo_processes_match_one_process(mnist_npz, tmp_path, capsys, monke
     one = train(data=str(mnist_npz), progress=False, **ARGS)
     assert one.history[-1]["epoch"] == 2 and 1035 % 64 == 11
     out = tmp_path / "ddp.pt"
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)}
     code, stdout, err = run_cli(["train", "--family", "ae", "--latent", "4", "--epochs", "2", "--batch-size", "64",
                                  "--seed", "5", "--hidden", "64", "--data", str(mnist_npz), "--out", str(out),
                                  "--quiet", "--nproc-per-node", "2"], capsys)
     assert code == 0, err
     assert "[2 processes]" in stdout and str(out) in stdout
     assert "OMP_NUM_THREADS" not in os.environ  # set for the ranks only, not left in the caller's environment
+    assert {s: signal.getsignal(s) for s in handlers} == handlers  # the launcher's agent gave the signals back
     model = checkpoint.load(out)  # complete, checksummed, rebuilds from its card
     assert model.card.get("train.world_size") == "2" and one.card.get("train.world_size") == "1"
     mine, ref = model.state_dict(), one.model.state_dict()
@@ -128,3 +130,26 @@ def test_torch_threads_are_split_between_local_ranks():
 
     assert Two().threads(2) == 1 and Two().threads(1) == 1 and Two().threads(8) == 4
     assert torch.get_num_threads() >= 1
+
+
+def _child_failed(tmp_path: Path, rank: int, exitcode: int, message: str | None):
+    """torch elastic's own ChildFailedError for one failed rank (with the error file a rank writes)."""
+    import json
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    error_file = tmp_path / f"error_{rank}_{exitcode}.json"
+    if message is not None:
+        error_file.write_text(json.dumps({"message": {"message": message, "extraInfo": {"timestamp": "1"}}}))
+    return ChildFailedError("run_worker", {rank: ProcessFailure(rank, 4242, exitcode, str(error_file))})
+
+
+def test_a_typed_error_raised_in_a_rank_comes_back_typed(tmp_path):
+    from aeserve.errors import DataError, DistributedError
+
+    err = ddp._failure(_child_failed(tmp_path, 1, 1, "DataError: cannot read x.npz: bad zip"))
+    assert type(err) is DataError and str(err) == "cannot read x.npz: bad zip (rank 1)"
+    err = ddp._failure(_child_failed(tmp_path, 0, 1, "RuntimeError: NCCL error"))
+    assert type(err) is DistributedError and "rank 0 (pid 4242) died: exit code 1: RuntimeError: NCCL error" in str(err)
+    err = ddp._failure(_child_failed(tmp_path, 1, -9, None))
+    assert type(err) is DistributedError and "died: killed by signal 9 (SIGKILL); every rank was stopped" in str(err)

@@ -61,3 +61,15 @@ def test_bad_operations_are_refused(ops, options, message):
 def test_workers_must_be_a_positive_integer(workers):
     with pytest.raises(ConfigError, match="workers must be an integer >= 1"):
         ray_batch.map_dataset(None, "score", workers=workers)
+
+
+def test_a_local_ray_larger_than_this_machine_is_refused_before_it_starts(monkeypatch):
+    import os
+
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray must not start"))
+    too_many = len(os.sched_getaffinity(0)) + 1
+    with pytest.raises(ConfigError, match=f"{too_many} workers need {too_many} CPUs"):
+        ray_batch.connect_ray(None, num_cpus=too_many)

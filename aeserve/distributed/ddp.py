@@ -27,6 +27,8 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import signal
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +174,15 @@ def _endpoint(rdzv_endpoint: str | None, nnodes: int, node_rank: int) -> tuple[s
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"--rdzv-endpoint must be HOST:PORT of the node with --node-rank 0 "
                           f"(e.g. 10.0.0.1:29500), got {rdzv_endpoint!r}")
-    return "static", rdzv_endpoint, {"rank": node_rank}
+    return "static", str(rdzv_endpoint), {"rank": node_rank}
+
+
+def _signal_handlers() -> dict[int, Any]:
+    """The current handlers of the signals torch elastic's agent takes over (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    names = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
+    return {getattr(signal, n): signal.getsignal(getattr(signal, n)) for n in names if hasattr(signal, n)}
 
 
 def _failure(e: Exception) -> AeserveError:
@@ -190,8 +200,12 @@ def _failure(e: Exception) -> AeserveError:
     if isinstance(cls, type) and issubclass(cls, AeserveError) and text:
         return cls(f"{text} (rank {rank})")
     code = getattr(f, "exitcode", None)
-    why = f"exit code {code}" if code is None or code >= 0 else f"killed by signal {-code}"
-    if message and not message.startswith("To enable traceback"):
+    if code is None or code >= 0:
+        why = f"exit code {code}"
+    else:
+        name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else "?"
+        why = f"killed by signal {-code} ({name})"
+    if message and not message.startswith(("To enable traceback", "Signal ")):
         why = f"{why}: {message}"
     return DistributedError(f"rank {rank} (pid {getattr(f, 'pid', '?')}) died: {why}; every rank was stopped "
                             "and no checkpoint was written")
@@ -228,12 +242,15 @@ def launch(train_kwargs: dict[str, Any], *, nproc_per_node: int, nnodes: int = 1
     quiet = logging.getLogger("torch.distributed.elastic")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
+    handlers = _signal_handlers()  # the elastic agent installs its own; the caller gets theirs back
     try:
         outputs = elastic_launch(config, run_worker)(kwargs)
     except ChildFailedError as e:
         raise _failure(e) from None
     finally:
         quiet.setLevel(level)
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if omp_unset:  # the caller's environment as it was
             os.environ.pop("OMP_NUM_THREADS", None)
     first = outputs.get(0) if node_rank == 0 else None

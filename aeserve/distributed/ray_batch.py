@@ -101,12 +101,16 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
 
     ``address`` None: the running Ray if any, else a new local one (``num_cpus``);
     ``"auto"``: the cluster this machine belongs to; ``"host:port"``/``"ray://host:port"``:
-    that cluster, whose port is probed first. Raises ServerUnavailableError.
+    that cluster, whose port is probed first. Raises ServerUnavailableError, and ConfigError
+    when a local Ray would need more than this machine's CPUs.
     """
     import ray
 
     if address is None and ray.is_initialized():
         return False
+    if address is None and num_cpus is not None and num_cpus > _local_cpus():
+        raise ConfigError(f"{num_cpus} workers need {num_cpus} CPUs but this machine has {_local_cpus()}; "
+                          f"use --workers {_local_cpus()} or fewer, or --address of a larger Ray cluster")
     if address not in (None, "auto"):
         host, _, port = str(address).removeprefix("ray://").rpartition(":")
         if not host or not port.isdigit():
@@ -122,6 +126,13 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ServerUnavailableError(f"cannot connect to Ray at {address!r}: {' '.join(str(e).split())[:200]}") from None
     return address is None
+
+
+def _local_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
 def check_capacity(workers: int, num_cpus: float) -> None:
