@@ -29,7 +29,7 @@ def _image(rng: np.random.Generator) -> np.ndarray:
 def folder(tmp_path_factory):
     root = tmp_path_factory.mktemp("rgb")
     rng = np.random.default_rng(0)
-    for split, n in (("train", 400), ("test", 60)):
+    for split, n in (("train", 600), ("test", 60)):
         d = root / split
         d.mkdir()
         for i in range(n):
