@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 
 from .checks import check_int
-from .errors import InputError
+from .errors import ClientClosedError, InputError
 
 T = TypeVar("T")
 Progress = Callable[[int, int], None]   # (items done, items total)
@@ -44,9 +44,12 @@ class Batcher:
         self.max_in_flight = check_max_in_flight(max_in_flight)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise ClientClosedError("this Batcher is closed (its Client was closed); no new threads are started")
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_in_flight, thread_name_prefix="aeserve")
             return self._pool
@@ -94,7 +97,9 @@ class Batcher:
                         pass
 
     def close(self) -> None:
+        """Stop the worker threads; later multi-chunk calls raise ClientClosedError. Idempotent."""
         with self._lock:
+            self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)

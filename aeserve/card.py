@@ -42,6 +42,12 @@ Keys (all prefixed ``aeserve.``):
 ``export_id``          set at export, the same in the encoder's and the decoder's
                        cards (a hash of both graphs): a pair whose ids differ comes
                        from two exports and is never served together
+``prior``              the fitted latent prior: compact JSON of a Gaussian mixture
+                       (weights, per-component class labels or null, base64 float32
+                       means and packed Cholesky factors); see ``aeserve.prior``
+``prior.sha256``       SHA-256 (hex) of the ``prior`` string; a mismatch is refused
+``prior.calibration``  JSON ``{"nll": [mean, std], "log_mse": [mean, std], "n"}`` on
+                       held-out training images, for ``anomaly_score("combined")``
 =====================  ======================================================
 """
 
@@ -225,7 +231,7 @@ class ModelCard:
             shape = tuple(int(d) for d in own.pop("input_shape").split(","))
             latent = int(own.pop("latent_dim"))
         except ValueError as e:
-            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from None
+            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from e
         return cls(
             family=own.pop("family"),
             arch=own.pop("arch"),

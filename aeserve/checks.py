@@ -3,6 +3,7 @@
     n = check_int(n, "n", minimum=1)                          # InputError "n must be an integer >= 1, got 0"
     bits = check_int(bits, "bits", minimum=1, maximum=16)     # "... an integer in [1, 16] ..."
     a = finite_array(z, "latents")                            # float64; InputError on non-numbers, NaN/Inf
+    t = check_seconds(timeout, "timeout")                     # finite float > 0; no strings, bools, NaN
 
 Booleans are not integers here (``True`` is refused), numpy integers are. Each check
 raises the error class it is given (InputError by default; ConfigError for settings).
@@ -16,7 +17,7 @@ import numpy as np
 
 from .errors import AeserveError, InputError
 
-__all__ = ["check_int", "finite_array"]
+__all__ = ["check_int", "check_seconds", "finite_array"]
 
 
 def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None,
@@ -51,3 +52,11 @@ def finite_array(a: Any, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{name} contains NaN or Inf; expected finite values")
     return arr
+
+
+def check_seconds(value: Any, name: str) -> float:
+    """``value`` as a finite number of seconds > 0 (int or float, not bool or str); InputError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value) or value <= 0:
+        raise InputError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)

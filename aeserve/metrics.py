@@ -20,7 +20,7 @@ import warnings
 
 import numpy as np
 
-from .checks import finite_array
+from .checks import check_int, finite_array
 from .errors import InputError
 
 __all__ = [
@@ -46,6 +46,34 @@ def _array(a, name: str, *, ndim_min: int = 1) -> np.ndarray:
     return arr
 
 
+def _values(a, name: str) -> np.ndarray:
+    """Any-shape finite float64 array (scalars allowed); InputError otherwise."""
+    return finite_array(a, name)
+
+
+def _broadcast(arrays: dict[str, np.ndarray]) -> None:
+    """InputError unless the named arrays broadcast against each other."""
+    try:
+        np.broadcast_shapes(*(a.shape for a in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+        raise InputError(f"shapes do not broadcast together: {shapes}; expected matching shapes") from None
+
+
+def _positive(value, name: str) -> float:
+    """``value`` as a finite float > 0; InputError otherwise."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise InputError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _pair(a, b, names: tuple[str, str] = ("x", "x_hat")) -> tuple[np.ndarray, np.ndarray]:
     x, y = _array(a, names[0]), _array(b, names[1])
     if x.shape != y.shape:
@@ -62,7 +90,7 @@ def mse(x, x_hat, *, per_sample: bool = False) -> float | np.ndarray:
     0.25
     """
     x, y = _pair(x, x_hat)
-    if not per_sample:
+    if not _flag(per_sample, "per_sample"):
         return float(np.mean((x - y) ** 2))
     return ((x - y) ** 2).reshape(x.shape[0], -1).mean(axis=1)
 
@@ -70,7 +98,8 @@ def mse(x, x_hat, *, per_sample: bool = False) -> float | np.ndarray:
 def psnr_from_mse(err, data_range: float = 1.0):
     """PSNR in dB for a mean squared error (float or array): ``10 log10(range^2 / mse)``;
     ``inf`` where the error is 0."""
-    err = np.asarray(err, dtype=np.float64)
+    err = _values(err, "mean squared error")
+    data_range = _positive(data_range, "data_range")
     if np.any(err < 0):
         raise InputError("mean squared error must be >= 0")
     with np.errstate(divide="ignore"):
@@ -88,8 +117,7 @@ def psnr(x, x_hat, *, data_range: float = 1.0, per_sample: bool = False) -> floa
     >>> psnr(np.zeros((1, 4)), np.full((1, 4), 0.1))    # mse 0.01 -> 20 dB
     20.0
     """
-    if data_range <= 0:
-        raise InputError(f"data_range must be > 0, got {data_range}")
+    data_range = _positive(data_range, "data_range")
     return psnr_from_mse(mse(x, x_hat, per_sample=per_sample), data_range)
 
 
@@ -101,7 +129,10 @@ def auroc(scores, labels) -> float:
     from sklearn.metrics import roc_auc_score
 
     s = _array(scores, "scores")
-    y = np.asarray(labels)
+    try:
+        y = np.asarray(labels)
+    except ValueError:
+        raise InputError(f"labels must be a 1-d array of 0/1 values, got a ragged {type(labels).__name__}") from None
     if s.ndim != 1 or y.shape != s.shape:
         raise InputError(f"scores and labels must be 1-d of equal length, got {s.shape} and {y.shape}")
     uniq = np.unique(y)
@@ -118,6 +149,7 @@ def log_mean_exp(a, axis: int = 0) -> np.ndarray:
     from scipy.special import logsumexp
 
     arr = _array(a, "log-weights")
+    axis = check_int(axis, "axis", minimum=-arr.ndim, maximum=arr.ndim - 1, detail=f" (an axis of shape {arr.shape})")
     return logsumexp(arr, axis=axis) - math.log(arr.shape[axis])
 
 
@@ -152,34 +184,37 @@ def kl_normal_standard(mu, logvar) -> np.ndarray:
 
 def log_normal(z, mu, logvar) -> np.ndarray:
     """``log N(z; mu, diag(exp(logvar)))`` summed over the last axis; broadcasts over leading axes."""
-    z, mu, logvar = (np.asarray(a, dtype=np.float64) for a in (z, mu, logvar))
+    z, mu, logvar = (_values(a, n) for a, n in ((z, "z"), (mu, "mu"), (logvar, "logvar")))
+    _broadcast({"z": z, "mu": mu, "logvar": logvar})
     return -0.5 * (LOG_2PI + logvar + (z - mu) ** 2 * np.exp(-logvar)).sum(axis=-1)
 
 
 def log_standard_normal(z) -> np.ndarray:
     """``log N(z; 0, I)`` summed over the last axis."""
-    z = np.asarray(z, dtype=np.float64)
+    z = _values(z, "z")
     return -0.5 * (LOG_2PI + z ** 2).sum(axis=-1)
 
 
 def _flat_sum(a: np.ndarray, lead: int) -> np.ndarray:
+    lead = check_int(lead, "lead", minimum=0, maximum=a.ndim, detail=f" (leading axes kept of shape {a.shape})")
     return a.reshape(*a.shape[:lead], -1).sum(axis=-1)
 
 
 def log_bernoulli(x, p, *, lead: int = 1) -> np.ndarray:
     """Bernoulli log-likelihood ``sum x log p + (1-x) log(1-p)`` over all but the first
     ``lead`` axes; ``p`` clipped to ``[1e-6, 1-1e-6]``. ``x`` broadcasts against ``p``."""
-    x = np.asarray(x, dtype=np.float64)
-    p = np.clip(np.asarray(p, dtype=np.float64), BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
+    x, p = _values(x, "x"), np.clip(_values(p, "p"), BERNOULLI_EPS, 1.0 - BERNOULLI_EPS)
+    _broadcast({"x": x, "p": p})
     return _flat_sum(x * np.log(p) + (1.0 - x) * np.log1p(-p), lead)
 
 
 def log_gaussian(x, mean, sigma: float, *, lead: int = 1) -> np.ndarray:
     """Gaussian log-density with fixed ``sigma`` (constant included) over all but the first
     ``lead`` axes."""
-    if sigma <= 0:
-        raise InputError(f"sigma must be > 0, got {sigma}")
-    d = np.asarray(x, dtype=np.float64) - np.asarray(mean, dtype=np.float64)
+    sigma = _positive(sigma, "sigma")
+    x, mean = _values(x, "x"), _values(mean, "mean")
+    _broadcast({"x": x, "mean": mean})
+    d = x - mean
     return _flat_sum(-0.5 * (d / sigma) ** 2 - math.log(sigma) - 0.5 * LOG_2PI, lead)
 
 
@@ -191,8 +226,7 @@ def vae_log_weights(x, x_hats, z, mu, logvar, *, likelihood: str, sigma: float =
     ``likelihood`` "bernoulli" (``x`` binary for a proper likelihood) or "gaussian" with
     fixed ``sigma`` (a density: not comparable with discrete NLLs).
     """
-    x_hats = np.asarray(x_hats)
-    z = np.asarray(z, dtype=np.float64)
+    x, x_hats, z = _values(x, "x"), _values(x_hats, "x_hats"), _values(z, "z")
     if x_hats.ndim < 3 or z.ndim != 3 or x_hats.shape[:2] != z.shape[:2] or x_hats.shape[1:] != np.shape(x):
         raise InputError(f"expected x (N,...), x_hats (K,N,...) and z (K,N,d); got {np.shape(x)}, "
                          f"{x_hats.shape}, {z.shape}")
@@ -220,8 +254,9 @@ def frechet_distance_from_stats(mu1, cov1, mu2, cov2, *, eps: float = 1e-6) -> f
     ``scipy.linalg.sqrtm``; a tiny diagonal offset is added if the product is singular."""
     from scipy import linalg
 
-    mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
-    cov1, cov2 = np.atleast_2d(cov1).astype(np.float64), np.atleast_2d(cov2).astype(np.float64)
+    mu1, mu2 = np.atleast_1d(_values(mu1, "mu1")), np.atleast_1d(_values(mu2, "mu2"))
+    cov1, cov2 = np.atleast_2d(_values(cov1, "cov1")), np.atleast_2d(_values(cov2, "cov2"))
+    eps = _positive(eps, "eps")
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (mu1.size, mu1.size):
         raise InputError(f"statistics do not match: mu {mu1.shape} vs {mu2.shape}, cov {cov1.shape} vs {cov2.shape}")
     diff = mu1 - mu2
@@ -253,10 +288,11 @@ def softmax(logits) -> np.ndarray:
 def label_entropy(labels, n_classes: int) -> float:
     """Entropy (nats) of the histogram of integer ``labels`` over ``n_classes`` classes:
     ``ln(n_classes)`` when uniform, 0 when every label is the same (mode collapse)."""
+    n_classes = check_int(n_classes, "n_classes", minimum=1)
     y = np.asarray(labels)
     if y.ndim != 1 or y.size == 0 or not np.issubdtype(y.dtype, np.integer):
         raise InputError(f"labels must be a non-empty 1-d integer array, got {y.dtype} {y.shape}")
-    if n_classes < 1 or y.min() < 0 or y.max() >= n_classes:
+    if y.min() < 0 or y.max() >= n_classes:
         raise InputError(f"labels must lie in [0, {n_classes}), got range [{y.min()}, {y.max()}]")
     p = np.bincount(y, minlength=n_classes) / y.size
     p = p[p > 0]
@@ -268,6 +304,6 @@ def confident_share(probs, threshold: float = 0.9) -> float:
     p = _array(probs, "probs", ndim_min=2)
     if p.ndim != 2:
         raise InputError(f"probs must be (N, C), got shape {p.shape}")
-    if not 0.0 < threshold <= 1.0:
+    if not 0.0 < _positive(threshold, "threshold") <= 1.0:
         raise InputError(f"threshold must be in (0, 1], got {threshold}")
     return float(np.mean(p.max(axis=1) >= threshold))

@@ -51,3 +51,10 @@ def images(n: int, seed: int = 0) -> np.ndarray:
     r = rng.uniform(3, 7, (n, 1, 1)).astype(np.float32)
     img = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r ** 2))
     return img[:, None].astype(np.float32)
+
+
+def labelled_npz(path: Path, per_class: int = 25, classes: int = 10) -> Path:
+    """A small labelled dataset file (``x`` blobs, ``y`` = index mod ``classes``) for prior fitting."""
+    n = per_class * classes
+    np.savez(path, x=images(n, seed=5), y=np.arange(n) % classes)
+    return path

@@ -190,7 +190,7 @@ def test_with_model_shares_connection_and_close(client_repo):
     assert other.runtime is c.runtime and other.model == "t_ae"
     c.close()
     c.close()  # idempotent
-    assert other.generate(n=2).shape == (2, 1, 28, 28)  # still open: the sibling holds it
+    assert other.decode(np.zeros((2, 2))).shape == (2, 1, 28, 28)  # still open: the sibling holds it
     other.close()
 
 
@@ -239,5 +239,47 @@ def test_threads_knob_sets_requests_in_flight_and_ort_threads(client_repo):
     with aeserve.Client(repository=client_repo, model="t_vae", threads=4, max_in_flight=2) as c:
         assert c._conn.batcher.max_in_flight == 2 and c.runtime._intra == 2
         assert np.array_equal(c.generate(40, seed=1), z)
-    with pytest.raises(InputError, match="threads must be an integer >= 1"):
+    with pytest.raises(InputError, match="threads must be an integer >= 1 or None"):
         aeserve.Client(repository=client_repo, threads=0)
+
+
+def _public_methods(cls) -> list[str]:
+    import inspect
+
+    return sorted(n for n, v in inspect.getmembers(cls) if not n.startswith("_") and inspect.isfunction(v))
+
+
+def test_closed_client_refuses_every_public_call(client_repo):
+    """Every public method (new mixins included), whatever its arguments: ClientClosedError,
+    and no thread pool is started by a call after close."""
+    import threading
+
+    from aeserve.errors import ClientClosedError
+
+    c = aeserve.Client(repository=client_repo, model="t_vae", max_in_flight=2)
+    c.generate(20)                                   # multi-chunk: the pool exists
+    c.close()
+    before = threading.active_count()
+    methods = [m for m in _public_methods(aeserve.Client) if m != "close"]
+    assert {"generate", "decode", "with_model", "models", "decompress"} <= set(methods)
+    for name in methods:
+        with pytest.raises(ClientClosedError, match="closed"):
+            getattr(c, name)()
+    with pytest.raises(ClientClosedError):
+        c.generate(100, seed=0)                      # many chunks: refused before any pool work
+    with pytest.raises(ClientClosedError):
+        c.with_model("t_ae")
+    with pytest.raises(ClientClosedError):
+        with c:
+            pass
+    assert threading.active_count() <= before
+    c.close()                                        # still idempotent
+
+
+def test_with_model_needs_a_name(client_repo):
+    from aeserve.errors import InputError
+
+    with aeserve.Client(repository=client_repo, model="t_vae") as c:
+        for bad in (None, 3, ["t_ae"]):
+            with pytest.raises(InputError, match="with_model needs a model name"):
+                c.with_model(bad)

@@ -12,7 +12,7 @@ from _repo_fixtures import client_repo, images  # noqa: F401 (fixture)
 
 import aeserve
 from aeserve.errors import (AeserveError, CardError, ConfigError, InputError, ModelNotFoundError, PayloadError,
-                            RepositoryError, ServerUnavailableError)
+                            RepositoryError, ServerUnavailableError, SizeLimitError)
 
 X = images(3)
 BAD_INPUTS = {
@@ -51,6 +51,14 @@ BAD_INPUTS = {
     "payload not bytes": ("decompress", ([1, 2, 3],), {}, PayloadError, "bytes"),
     "payload garbage": ("decompress", (b"\x00" * 64,), {}, PayloadError, "not an aeserve compress payload"),
     "payload empty": ("decompress", (b"",), {}, PayloadError, "not an aeserve compress payload"),
+    # size limits: refused before anything is allocated (numpy MemoryError or minutes of work otherwise)
+    "n = 10**9": ("generate", (10**9,), {}, SizeLimitError, r"generate\(n=1000000000\) would allocate .*TiB"),
+    "n = 10**12": ("generate", (10**12,), {}, SizeLimitError, "would allocate"),
+    "steps = 10**10": ("interpolate", (X[0], X[1]), {"steps": 10**10}, SizeLimitError, "path of 10000000000 images"),
+    "k = 10**9": ("anomaly_score", (X,), {"method": "elbo", "k": 10**9}, SizeLimitError, "k=1000000000"),
+    "temperature 1e39": ("generate", (2,), {"temperature": 1e39}, InputError, r"temperature .*\[0, 1000\]"),
+    "temperature string": ("generate", (2,), {"temperature": "1"}, InputError, "temperature"),
+    "with_model(None)": ("with_model", (None,), {}, InputError, "with_model needs a model name"),
 }
 AE_ONLY = {
     "sample posterior on AE": ("encode", (X,), {"posterior": "sample"}, ConfigError, "needs a VAE"),
@@ -133,6 +141,16 @@ def test_bad_connection_arguments(client_repo, tmp_path):
         aeserve.Client("grpc://127.0.0.1:1", connect_timeout=1)
     with pytest.raises(InputError, match="timeout"):
         aeserve.Client("http://127.0.0.1:1", timeout=-1)
+
+
+@pytest.mark.parametrize("url", [None, "http://127.0.0.1:1", "grpc://127.0.0.1:1"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "5", True, None])
+def test_bad_timeout_in_every_runtime(client_repo, url, bad):
+    """Checked before anything connects: an InputError, not 'server unreachable'."""
+    target = {"repository": client_repo} if url is None else {"url": url}
+    for key in ("timeout", "connect_timeout"):
+        with pytest.raises(InputError, match=f"{key} must be a positive finite number of seconds"):
+            aeserve.Client(**target, **{key: bad})
 
 
 def test_card_the_client_does_not_understand(client_repo, tmp_path):

@@ -168,3 +168,36 @@ def test_label_entropy_and_confident_share():
         metrics.label_entropy(np.array([0, 10]), 10)
     with pytest.raises(InputError):
         metrics.confident_share(probs, 1.5)
+
+
+BAD_VALUES = [None, "abc", [], [[1, 2], [3]], np.zeros((0,)), np.array([np.nan]), {"a": 1}, 1e309, -1, 0, True,
+              object(), np.zeros((2, 2, 2)), np.array(["a", "b"]), 2.5]
+
+
+@pytest.mark.parametrize("name", metrics.__all__)
+def test_no_foreign_exception_for_any_bad_argument(name):
+    """Every argument of every public metric, replaced by each bad value: typed errors only."""
+    import inspect
+    import warnings
+
+    from aeserve.errors import AeserveError
+
+    fn = getattr(metrics, name)
+    params = list(inspect.signature(fn).parameters.values())
+    required = [p for p in params if p.default is inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
+    keywords = {p.name: "bernoulli" for p in params if p.default is inspect.Parameter.empty and p.kind == p.KEYWORD_ONLY}
+    optional = [p.name for p in params if p.default is not inspect.Parameter.empty]
+    for base in (np.full((3, 4), 0.5), np.ones((2, 3, 4)), np.arange(4.0)):
+        for slot in range(len(required) + len(optional)):
+            for bad in BAD_VALUES:
+                args, kw = [base] * len(required), dict(keywords)
+                if slot < len(required):
+                    args[slot] = bad
+                else:
+                    kw[optional[slot - len(required)]] = bad
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    try:
+                        fn(*args, **kw)
+                    except AeserveError:
+                        pass

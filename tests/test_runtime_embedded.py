@@ -10,7 +10,8 @@ import pytest
 from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
 
 from aeserve import runtime
-from aeserve.errors import (ConfigError, InferenceError, InputError, MismatchedPairError, ModelNotFoundError,
+from aeserve.errors import (ClientClosedError, ConfigError, InferenceError, InputError, MismatchedPairError,
+                            ModelNotFoundError,
                             RepositoryError)
 from aeserve.runtime.embedded import EmbeddedRuntime
 
@@ -97,7 +98,7 @@ def test_connect_selects_runtime(client_repo, monkeypatch):
 def test_closed_runtime_refuses(client_repo):
     r = EmbeddedRuntime(client_repo)
     r.close()
-    with pytest.raises(InferenceError, match="closed"):
+    with pytest.raises(ClientClosedError, match="closed"):
         r.encode("t_ae", images(1))
 
 

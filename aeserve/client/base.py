@@ -8,6 +8,8 @@ compression, ...) are mixins in this package that build on it, assembled into
 
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -18,8 +20,9 @@ from .. import noise
 from ..batching import Batcher, Progress, check_max_in_flight, chunks
 from ..card import ModelCard
 from ..checks import check_int
-from ..errors import ConfigError, InputError, ModelNotFoundError
+from ..errors import ClientClosedError, ConfigError, InputError, ModelNotFoundError
 from ..images import as_batch, as_latents
+from ..limits import Limits
 from ..ort_session import thread_layout
 from ..progress import client_progress
 from ..runtime import ModelInfo, Runtime, connect
@@ -55,6 +58,30 @@ class _Connection:
             self.runtime.close()
 
 
+_OPEN_ANY_TIME = frozenset({"close"})
+
+
+def _open_only(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a public method so that it raises ClientClosedError once the Client is closed."""
+    @functools.wraps(method)
+    def call(self: "ClientBase", *args: Any, **kwargs: Any) -> Any:
+        self._check_open()
+        return method(self, *args, **kwargs)
+
+    call._checks_open = True  # type: ignore[attr-defined]
+    return call
+
+
+def _guard_public_methods(cls: type) -> None:
+    """Every public method ``cls`` defines checks first that the Client is open (the mixins
+    of this package and new ones get this by subclassing ``ClientBase``)."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or name in _OPEN_ANY_TIME or not inspect.isfunction(value) \
+                or getattr(value, "_checks_open", False):
+            continue
+        setattr(cls, name, _open_only(value))
+
+
 class ClientBase:
     """Encode and decode with one model over one connection (see ``aeserve.Client``).
 
@@ -65,19 +92,31 @@ class ClientBase:
     (default: the cores this process may use) is the CPU threads the client runs models on:
     that many chunks in flight, one ONNX Runtime thread each (``ort_session.thread_layout``);
     ``max_in_flight`` (default: ``threads`` embedded, 4 over Triton) bounds concurrent chunks. ``progress``: True for a
-    tqdm bar on long calls, or a callable ``(done, total)``.
+    tqdm bar on long calls, or a callable ``(done, total)``. ``limits``: what one call may
+    allocate (``aeserve.limits.Limits``; default ``Limits.from_env()``), checked before it does.
+
+    Every public method of a closed Client (``close()``, or the end of its ``with`` block)
+    raises ClientClosedError.
 
     Raises ModelNotFoundError (unknown model; the message lists the available ones),
-    ServerUnavailableError (unreachable/unready server), RepositoryError, CardError.
+    ServerUnavailableError (unreachable/unready server), RepositoryError, CardError,
+    ConfigError (bad limits).
     """
 
     model: str
     card: ModelCard
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _guard_public_methods(cls)
+
     def __init__(self, url: str | None = None, model: str | None = None, *,
                  repository: str | os.PathLike[str] | None = None, timeout: float = 30.0,
                  connect_timeout: float = 5.0, max_in_flight: int | None = None, threads: int | None = None,
-                 progress: bool | Progress | None = None):
+                 progress: bool | Progress | None = None, limits: Limits | None = None):
+        if limits is not None and not isinstance(limits, Limits):
+            raise ConfigError(f"limits must be an aeserve.limits.Limits or None, got {type(limits).__name__}")
+        self._limits = limits if limits is not None else Limits.from_env()
         if max_in_flight is not None:
             check_max_in_flight(max_in_flight)
         if threads is not None:
@@ -130,9 +169,12 @@ class ClientBase:
         return {n: rt.model_info(n).card for n in rt.models()}
 
     def with_model(self, name: str) -> Self:
-        """A Client for another model over the same connection (close each one you open)."""
+        """A Client for another model over the same connection (close each one you open).
+        InputError unless ``name`` is a model name."""
+        if not isinstance(name, str):
+            raise InputError(f"with_model needs a model name (str), got {name!r}; list them with models()")
         other = object.__new__(type(self))
-        other._conn, other._progress = self._conn, self._progress
+        other._conn, other._progress, other._limits = self._conn, self._progress, self._limits
         other._select(name)
         self._conn.acquire()
         return other
@@ -143,7 +185,15 @@ class ClientBase:
             self._closed = True
             self._conn.release()
 
+    def _check_open(self) -> None:
+        if getattr(self, "_closed", True):
+            conn = getattr(self, "_conn", None)
+            where = f" on {conn.runtime.target}" if conn is not None else ""
+            raise ClientClosedError(f"this Client ({getattr(self, 'model', '?')!r}{where}) is closed; "
+                                    "open a new aeserve.Client")
+
     def __enter__(self) -> Self:
+        self._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -154,11 +204,16 @@ class ClientBase:
 
     # ---- plumbing --------------------------------------------------------------------
     def _map(self, n: int, work: Callable[[int, int], Any], size: int | None = None,
-             desc: str = "") -> list[np.ndarray]:
+             desc: str = "", item_bytes: int | None = None) -> list[np.ndarray]:
         """Run ``work(start, stop)`` over chunks of ``n`` items; stack results into arrays.
 
         One chunk runs in the calling thread and its arrays are returned as they are
-        (no thread hand-off, no copy)."""
+        (no thread hand-off, no copy). ``item_bytes``: what one item's results take, checked
+        against the limits before anything runs; the output arrays are checked in any case
+        before they are allocated. Raises SizeLimitError, ClientClosedError."""
+        self._check_open()
+        if item_bytes is not None:
+            self._limits.check_bytes(n * item_bytes, f"{desc or 'this call'} of {n} items")
         size = size or self._info.max_batch_size
         if 0 < n <= size:
             res = work(0, n)
@@ -172,6 +227,7 @@ class ClientBase:
             for s, e, res in self._conn.batcher.imap(work, spans, progress, n):
                 res = res if isinstance(res, tuple) else (res,)
                 if outs is None:
+                    self._limits.check_bytes(sum(n * r[:1].nbytes for r in res), f"{desc or 'this call'} of {n} items")
                     outs = [np.empty((n, *r.shape[1:]), r.dtype) for r in res]
                 for o, r in zip(outs, res):
                     o[s:e] = r
@@ -260,3 +316,11 @@ class ClientBase:
     def denoise(self, x_noisy: Any) -> np.ndarray:
         """Reconstruct noisy images through the posterior mean (meaningful with a DAE)."""
         return self.reconstruct(x_noisy)
+
+    @property
+    def image_bytes(self) -> int:
+        """Bytes of one float32 output image of this model."""
+        return 4 * int(np.prod(self.card.input_shape))
+
+
+_guard_public_methods(ClientBase)

@@ -26,11 +26,15 @@ class CompressionOps(ClientBase):
 
     def decompress(self, blob: bytes) -> np.ndarray:
         """Payload from ``compress`` -> images ``(N, C, H, W)``. PayloadError if the payload is
-        corrupt, truncated, foreign or made by another model/version."""
+        corrupt, truncated, foreign or made by another model/version; SizeLimitError (before
+        decoding anything) if it declares more images than the Client's ``limits`` allow,
+        absolutely or for its size."""
         from .. import compress
 
         if not isinstance(blob, (bytes, bytearray, memoryview)):
             raise PayloadError(f"payload must be bytes (from Client.compress), got {type(blob).__name__}")
+        header = compress.peek_header(bytes(blob))
+        self._limits.check_payload(header.n, header.n * (self.image_bytes + 12 * header.latent_dim), len(blob))
         z = compress.decode_payload(bytes(blob), model=self.model, version=self._info.version, card=self.card)
         return self.decode(z)
 

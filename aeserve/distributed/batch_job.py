@@ -247,5 +247,8 @@ def _aeserve_cause(e: BaseException) -> BaseException | None:
         cause = getattr(e, "cause", None)
         if isinstance(cause, AeserveError):
             return cause
-        e = e.__cause__ or e.__context__
+        nxt = e.__cause__ or e.__context__
+        if nxt is None:
+            return None
+        e = nxt
     return None

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
+from ..checks import check_seconds
 from .base import ModelInfo, Runtime
 from .urls import Endpoint, embedded_path, is_embedded, parse_url
 
@@ -32,9 +33,15 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
     ``grpc[s]://host[:8001]`` -> TritonRuntime, checked ready within ``connect_timeout``.
     ``intra_op_threads``: ORT threads per embedded session (0: ORT's default); unused for Triton.
 
-    Raises InputError/ConfigError for a malformed URL, RepositoryError for a missing
-    repository, ServerUnavailableError for an unreachable or unready server.
+    ``timeout``/``connect_timeout`` must be positive finite numbers of seconds for every
+    runtime (an embedded one has no requests to bound, but a bad value is still refused).
+
+    Raises InputError for a bad timeout, InputError/ConfigError for a malformed URL,
+    RepositoryError for a missing repository, ServerUnavailableError for an unreachable
+    or unready server.
     """
+    check_seconds(timeout, "timeout")
+    check_seconds(connect_timeout, "connect_timeout")
     origin = "argument"
     if url is None and repository is None:
         url = os.environ.get(ENV_URL) or None

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InferenceError, RepositoryError
+from ..errors import ClientClosedError, InferenceError, RepositoryError
 from ..ort_session import session_options
 from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
 from ..contract import (CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT,
@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 def _ort() -> Any:
     try:
         import onnxruntime
-    except ImportError:
+    except ImportError as e:
         raise InferenceError("the embedded runtime needs ONNX Runtime: pip install 'aeserve[cpu]' "
-                             "(or 'aeserve[gpu]'), or pass a Triton URL") from None
+                             "(or 'aeserve[gpu]'), or pass a Triton URL") from e
     return onnxruntime
 
 
@@ -82,7 +82,7 @@ class EmbeddedRuntime(Runtime):
             return sess
         with self._lock:
             if self._closed:
-                raise InferenceError("runtime is closed")
+                raise ClientClosedError(f"the embedded runtime over {self.repository.root} is closed")
             sess = self._sessions.get(key)
             if sess is None:
                 if part == "classifier":  # one graph: no encoder/decoder pair to check
@@ -115,7 +115,7 @@ class EmbeddedRuntime(Runtime):
                     sess = None
                 if sess is not None:
                     return sess
-            raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from None
+            raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from e
         used = sess.get_providers()
         if providers[0] == "CUDAExecutionProvider" and used[0] != "CUDAExecutionProvider":
             log.warning("ONNX Runtime runs %s on %s although CUDA was requested (no usable GPU?)", path, used[0])
@@ -164,7 +164,7 @@ class EmbeddedRuntime(Runtime):
         try:
             res = sess.run(outputs, feeds)
         except Exception as e:
-            raise InferenceError(f"ONNX Runtime failed on {graph}: {_short(e)}") from None
+            raise InferenceError(f"ONNX Runtime failed on {graph}: {_short(e)}") from e
         return [np.asarray(r, dtype=np.float32) for r in res]
 
     def close(self) -> None:
