@@ -231,7 +231,7 @@ class ModelCard:
             shape = tuple(int(d) for d in own.pop("input_shape").split(","))
             latent = int(own.pop("latent_dim"))
         except ValueError as e:
-            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from None
+            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from e
         return cls(
             family=own.pop("family"),
             arch=own.pop("arch"),

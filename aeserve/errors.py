@@ -13,6 +13,8 @@ wrong and what was expected::
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "AeserveError",
     "InputError",
@@ -65,7 +67,7 @@ class SplitNotFoundError(DataError):
 
 
 class CheckpointError(AeserveError):
-    """A checkpoint is missing, truncated, tampered with, or from another format version."""
+    """A checkpoint is missing, truncated, corrupted, or from another format version."""
 
 
 class CardError(AeserveError):
@@ -109,8 +111,9 @@ class ModelNotReadyError(ServerError):
     """The server is up but the model is not loaded/ready."""
 
 
-class TimeoutError(ServerError):  # noqa: A001 - deliberately aeserve.TimeoutError
-    """A request did not complete within its timeout."""
+class TimeoutError(ServerError, builtins.TimeoutError):  # noqa: A001 - deliberately aeserve.TimeoutError
+    """A request did not complete within its timeout (also a builtin ``TimeoutError``, so
+    ``except TimeoutError`` without the aeserve prefix catches it too)."""
 
 
 class InferenceError(AeserveError):

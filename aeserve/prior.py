@@ -41,7 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import noise
-from .errors import CardError, InputError, PriorMissingError
+from .errors import CardError, InputError
 
 __all__ = ["LatentPrior", "PRIOR_KEY", "FINGERPRINT_KEY", "CLASS_NAMES_KEY", "CALIBRATION_KEY", "component_bytes"]
 

@@ -239,7 +239,7 @@ def test_threads_knob_sets_requests_in_flight_and_ort_threads(client_repo):
     with aeserve.Client(repository=client_repo, model="t_vae", threads=4, max_in_flight=2) as c:
         assert c._conn.batcher.max_in_flight == 2 and c.runtime._intra == 2
         assert np.array_equal(c.generate(40, seed=1), z)
-    with pytest.raises(InputError, match="threads must be an integer >= 1"):
+    with pytest.raises(InputError, match="threads must be an integer >= 1 or None"):
         aeserve.Client(repository=client_repo, threads=0)
 
 

@@ -18,8 +18,9 @@ import pytest
 from aeserve import runtime
 from aeserve.card import ModelCard
 from aeserve.errors import (CardError, ConfigError, InferenceError, InputError, ModelNotFoundError,
-                            ModelNotReadyError, ServerUnavailableError, TimeoutError)
-from aeserve.runtime.triton import TritonRuntime, map_error
+                            ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
+from aeserve.runtime.triton import TritonRuntime
+from aeserve.runtime.triton_errors import map_error
 from aeserve.runtime.urls import Endpoint, parse_url
 
 # ---- URLs ---------------------------------------------------------------------------
@@ -64,24 +65,38 @@ def _ise(msg, status):
     return InferenceServerException(msg, status=status)
 
 
-@pytest.mark.parametrize("exc, cls", [
-    (_ise("failed to connect to all addresses", "StatusCode.UNAVAILABLE"), ServerUnavailableError),
-    (_ise("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), TimeoutError),
-    (_ise("Request for unknown model: 'x' is not found", "StatusCode.NOT_FOUND"), ModelNotFoundError),
-    (_ise("Request for unknown model: 'x' is not found", "400"), ModelNotFoundError),
-    (_ise("Request for unknown model: 'x' has no available versions", "400"), ModelNotReadyError),
-    (_ise("model 'x' is not ready", "StatusCode.UNAVAILABLE"), ModelNotReadyError),
-    (_ise("unexpected shape for input 'x'", "400"), InferenceError),
-    (_ise("Service Unavailable", "503"), ServerUnavailableError),
-    (ConnectionRefusedError(111, "Connection refused"), ServerUnavailableError),
-    (socket.timeout("timed out"), TimeoutError),
-    (BrokenPipeError(32, "Broken pipe"), ServerUnavailableError),
-    (RuntimeError("weird"), InferenceError),
+@pytest.mark.parametrize("exc, loaded, cls", [
+    (_ise("failed to connect to all addresses", "StatusCode.UNAVAILABLE"), False, ServerUnavailableError),
+    (_ise("Deadline Exceeded", "StatusCode.DEADLINE_EXCEEDED"), False, TimeoutError),
+    (_ise("Request for unknown model: 'x' is not found", "StatusCode.NOT_FOUND"), False, ModelNotFoundError),
+    (_ise("Request for unknown model: 'x' is not found", "404"), False, ModelNotFoundError),
+    # the same status for a model this runtime saw ready: it was unloaded since
+    (_ise("Request for unknown model: 'x' has no available versions", "404"), True, ModelNotReadyError),
+    (_ise("Request for unknown model: 'x' has no available versions", "StatusCode.NOT_FOUND"), True,
+     ModelNotReadyError),
+    (_ise("This API is restricted, expecting header 'k'", "403"), False, ServerError),
+    (_ise("unexpected shape for input 'x'", "400"), False, InferenceError),
+    (_ise("Service Unavailable", "503"), False, ServerUnavailableError),
+    (_ise("timed out", "400"), False, InferenceError),                # the status decides, not the words
+    (_ise("model not found", "503"), True, ServerUnavailableError),
+    (ConnectionRefusedError(111, "Connection refused"), False, ServerUnavailableError),
+    (socket.timeout("timed out"), False, TimeoutError),
+    (BrokenPipeError(32, "Broken pipe"), False, ServerUnavailableError),
+    (RuntimeError("weird"), False, InferenceError),
 ])
-def test_map_error(exc, cls):
-    e = map_error(exc, what="inference", target="grpc://h:8001", model="m_encoder", timeout=2.0)
+def test_map_error(exc, loaded, cls):
+    e = map_error(exc, what="inference", target="grpc://h:8001", model="m_encoder", timeout=2.0, loaded=loaded)
     assert type(e) is cls
     assert "grpc://h:8001" in str(e)
+
+
+def test_aeserve_timeout_is_also_the_builtin_timeout():
+    import builtins
+
+    e = map_error(socket.timeout("timed out"), what="inference", target="grpc://h:8001", timeout=2.0)
+    assert isinstance(e, builtins.TimeoutError) and isinstance(e, ServerError)
+    with pytest.raises(builtins.TimeoutError):
+        raise e
 
 
 def test_map_gevent_timeout():

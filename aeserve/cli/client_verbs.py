@@ -253,7 +253,7 @@ def decompress_command(payload: str, out: str, ncol: int | None, url: str | None
     try:
         blob = Path(payload).read_bytes()
     except OSError as e:
-        raise DataError(f"cannot read payload {payload}: {e.strerror or e}") from None
+        raise DataError(f"cannot read payload {payload}: {e.strerror or e}") from e
     header = peek_header(blob)
     with _client(url, model or header.model, repo, quiet) as c:
         images = c.decompress(blob)

@@ -87,7 +87,7 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
     except FileNotFoundError:
         raise ConfigError(f"export manifest {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from None
+        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from e
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"export manifest {path} must be a non-empty JSON list of model entries")
     entries, names = [], set()
@@ -130,7 +130,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
         recover(root)
         staging = make_staging_dir(root, "regen-")
     except OSError as e:
-        raise ExportError(f"cannot create a staging directory for {root}: {e}") from None
+        raise ExportError(f"cannot create a staging directory for {root}: {e}") from e
     fresh, old = staging / "new", staging / "old"
     ok = False
     try:
@@ -144,7 +144,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
         commit(root, staging, steps)
         ok = True
     except OSError as e:
-        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from None
+        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not ok:
