@@ -37,8 +37,7 @@ from ..progress import progress_bar
 from ..repository import default_repository
 from ..runtime import ENV_URL
 from ..runtime.urls import is_embedded
-from .ray_batch import (ClientWorker, check_capacity, check_ops, check_workers, compute, connect_ray, import_ray,
-                        remote_args)
+from .ray_batch import ClientWorker, check_capacity, check_ops, check_workers, compute, connect_ray, import_ray, remote_args
 from .sources import Chunk, Plan, load_chunk, plan_input
 
 __all__ = ["BatchResult", "run_batch"]
