@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, overload
 
 from .errors import CardError
 
@@ -156,6 +156,12 @@ class ModelCard:
 
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.extra.get(key, default)
+
+    @overload
+    def get_float(self, key: str, default: float) -> float: ...
+
+    @overload
+    def get_float(self, key: str, default: None = None) -> float | None: ...
 
     def get_float(self, key: str, default: float | None = None) -> float | None:
         raw = self.extra.get(key)

@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import (CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_CLASSES, Classifier,
-                         classifier_dataset, classifier_filename)
+from .classifier import CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_CLASSES, Classifier, classifier_dataset, classifier_filename
 from .errors import ConfigError, InferenceError, InputError
 from .fileio import write_bytes_atomic
 from .progress import progress_bar

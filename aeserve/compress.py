@@ -328,7 +328,7 @@ def decode_payload(blob: bytes, *, model: str, version: int, card: ModelCard) ->
         raise PayloadError(f"payload for {h.model!r} v{h.version} (latent_dim {h.latent_dim}) does not match this "
                            f"model's card (latent_dim {card.latent_dim}): same name, different model")
     end = len(blob) - 4
-    dim, n, bits = h.latent_dim, h.n, h.bits
+    dim, bits = h.latent_dim, h.bits
     if h.range_in_header:
         lo, pos = _f32(blob, pos, dim, end)
         hi, pos = _f32(blob, pos, dim, end)

@@ -36,8 +36,8 @@ from . import checkpoint
 from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
 from .checks import check_int
-from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .data import resolve_classes
+from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
 from .progress import progress_bar

@@ -1,6 +1,6 @@
-"""Session fixture: a small Triton model repository of UNTRAINED models, for client tests.
+"""The shared test repository of UNTRAINED models (the ``client_repo`` fixture in conftest.py)
+and deterministic test images.
 
-Import the fixture into a test module with ``from _repo_fixtures import client_repo``.
 Models (exported with ``aeserve.export.export_model``, max_batch 8 so splitting is exercised):
 
 - ``t_vae``: VAE, conv, latent 16, bernoulli
@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 MAX_BATCH = 8
 MODELS = {
@@ -35,12 +34,6 @@ def export_test_repository(root: Path) -> Path:
         card = card.with_extra(**{"anomaly.method": "mse", "anomaly.threshold": 0.05})
         export_model(build_model(card), root, name, max_batch=MAX_BATCH, kind="cpu")
     return root
-
-
-@pytest.fixture(scope="session")
-def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path to the exported test repository (built once per test session)."""
-    return export_test_repository(tmp_path_factory.mktemp("client_repo"))
 
 
 def images(n: int, seed: int = 0) -> np.ndarray:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 
 from aeserve.classifier import Classifier
 from aeserve.classifier_train import accuracy, build_network, train_classifier
 from aeserve.data import load_dataset
 from aeserve.errors import InputError
-from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")

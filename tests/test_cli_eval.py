@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import eval_fixtures as fx
+import pytest
 from cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo, images, labelled_npz  # noqa: F401 (fixture)
+from _repo_fixtures import images, labelled_npz
 from cli_helpers import run_cli
 from PIL import Image
 

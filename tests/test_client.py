@@ -14,7 +14,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
+from _repo_fixtures import MAX_BATCH, images
 
 import aeserve
 from aeserve import anomaly, noise

@@ -11,7 +11,7 @@ import shutil
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo, images, labelled_npz  # noqa: F401 (fixture)
+from _repo_fixtures import images, labelled_npz
 
 import aeserve
 from aeserve.errors import CardError, ConfigError, InputError, PriorMissingError

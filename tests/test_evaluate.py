@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import eval_fixtures as fx
 import numpy as np
 import pytest
 
-import eval_fixtures as fx
 from aeserve import metrics
 from aeserve.classifier import Classifier, default_classifier_path
 from aeserve.data import load_dataset

@@ -82,6 +82,7 @@ def shift_command(sources: tuple[str, ...], data: str | None, split: str | None,
         raise ConfigError("give either --with and --without (example sets) or --target and --source (classes)")
     with _client(url, model, repo, quiet) as c:
         if by_sets:
+            assert x_with is not None and x_without is not None   # checked above
             v = c.attribute_vector(load_dataset(x_with, "all").x, load_dataset(x_without, "all").x)
         else:
             v = c.label_vector(target, source)

@@ -35,11 +35,9 @@ import os
 import time
 from typing import Any, Callable, Sequence
 
-
 from ..checks import check_int
+from ..errors import AeserveError, ClientClosedError, ConfigError, DataError, InferenceError, InputError, ServerError, SplitNotFoundError
 from ..progress import progress_bar
-from ..errors import (AeserveError, ClientClosedError, ConfigError, DataError, InferenceError, InputError,
-                      ServerError, SplitNotFoundError)
 from . import report as rep
 
 _log = logging.getLogger(__name__)
@@ -188,7 +186,8 @@ def _denoising(*, client, x, pca, seed, **_: Any) -> dict[str, Any]:
 
 
 def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: Any) -> dict[str, Any]:
-    from .likelihood import binarize as binarize_images, likelihood
+    from .likelihood import binarize as binarize_images
+    from .likelihood import likelihood
 
     if not client.card.is_vae:
         return {"skipped": f"likelihood bounds need a VAE; {client.model!r} is family {client.card.family!r}"}
@@ -204,7 +203,8 @@ def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: A
 
 def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed, progress, say,
              **_: Any) -> dict[str, Any]:
-    from .one_class import ONE_CLASS_DIR, one_class_protocol, train_one_class as train_models
+    from .one_class import ONE_CLASS_DIR, one_class_protocol
+    from .one_class import train_one_class as train_models
 
     if y is None:
         return {"skipped": f"the one-class protocol needs labels; data {dataset!r} has none"}

@@ -22,7 +22,7 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import onnx
 import torch
@@ -142,7 +142,13 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
     return onnx.load_from_string(buf.getvalue()), "torchscript"
 
 
-def pair_id(encoder: Graph, decoder: Graph) -> str:
+class Serialized(Protocol):
+    """Anything with ``serialize() -> bytes`` (a ``Graph``, or a wrapped loaded proto)."""
+
+    def serialize(self) -> bytes: ...
+
+
+def pair_id(encoder: Serialized, decoder: Serialized) -> str:
     """The export id of a pair: the first 32 hex digits of SHA-256 over both graphs' bytes
     (as exported, before the id is added). Equal graphs give equal ids on every machine."""
     digest = hashlib.sha256()

@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from ..errors import ClientClosedError, InferenceError, RepositoryError
 from ..ort_session import session_options
 from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
-from ..contract import (CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT,
-                        encoder_outputs)
 from .base import ModelInfo, Runtime, check_pair, check_request
 
 log = logging.getLogger(__name__)

@@ -22,10 +22,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from ..checks import check_seconds
 from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from ..errors import (
+    AeserveError,
+    CardError,
+    ClientClosedError,
+    InferenceError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    ServerError,
+    ServerUnavailableError,
+    TimeoutError,
+)
 from .base import ModelInfo, Runtime, check_pair, check_request
 from .triton_errors import map_error, short_text
 from .urls import Endpoint, parse_url

@@ -29,8 +29,7 @@ from __future__ import annotations
 
 import builtins
 
-from ..errors import (AeserveError, InferenceError, ModelNotFoundError, ModelNotReadyError, ServerError,
-                      ServerUnavailableError, TimeoutError)
+from ..errors import AeserveError, InferenceError, ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError
 
 __all__ = ["map_error", "status_of", "short_text"]
 
