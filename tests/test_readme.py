@@ -39,6 +39,12 @@ NOT_RUN = {
     ("Scaling out", "from aeserve.distributed import ray_batch"): "needs a Triton service in a cluster; "
                                                                   "tests/test_distributed_ray_batch.py runs it locally",
     ("Scaling out", "kubectl apply"): "no Kubernetes cluster on the development machines",
+    ("Restoration, anomaly maps and pretrained encoders", "c = aeserve.Client(model=\"mnist_inpaint\")"):
+        "uses the reader's x, mask, x_low, gray and a colourisation model none ships; tests/test_client_restoration.py, "
+        "test_client_maps.py, test_client_features.py and test_triton_applications.py run these calls",
+    ("Restoration, anomaly maps and pretrained encoders", "aeserve train --family dae --arch conv --latent 64"):
+        "full training runs and the reader's files; tests/test_cli_restore.py, test_finetune.py and "
+        "test_colorization.py run these verbs",
 }
 
 
