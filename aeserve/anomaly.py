@@ -38,7 +38,7 @@ def mse_score(x, x_hat) -> np.ndarray:
     ``mse_score(x, client.reconstruct(x))`` -> (N,) float64. x, x_hat: same shape (N, ...).
     Raises InputError on a shape mismatch, empty input or NaN/Inf.
     """
-    return metrics.mse(x, x_hat, per_sample=True)
+    return np.asarray(metrics.mse(x, x_hat, per_sample=True))
 
 
 def log_likelihood(x, x_hat, likelihood: str, sigma: float = 0.1, *, lead: int = 1) -> np.ndarray:

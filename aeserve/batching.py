@@ -18,7 +18,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-
 from .checks import check_int
 from .errors import ClientClosedError, InputError
 

@@ -42,6 +42,12 @@ Keys (all prefixed ``aeserve.``):
 ``export_id``          set at export, the same in the encoder's and the decoder's
                        cards (a hash of both graphs): a pair whose ids differ comes
                        from two exports and is never served together
+``prior``              the fitted latent prior: compact JSON of a Gaussian mixture
+                       (weights, per-component class labels or null, base64 float32
+                       means and packed Cholesky factors); see ``aeserve.prior``
+``prior.sha256``       SHA-256 (hex) of the ``prior`` string; a mismatch is refused
+``prior.calibration``  JSON ``{"nll": [mean, std], "log_mse": [mean, std], "n"}`` on
+                       held-out training images, for ``anomaly_score("combined")``
 =====================  ======================================================
 """
 
@@ -49,7 +55,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, overload
 
 from .errors import CardError
 
@@ -151,6 +157,12 @@ class ModelCard:
     def get(self, key: str, default: str | None = None) -> str | None:
         return self.extra.get(key, default)
 
+    @overload
+    def get_float(self, key: str, default: float) -> float: ...
+
+    @overload
+    def get_float(self, key: str, default: None = None) -> float | None: ...
+
     def get_float(self, key: str, default: float | None = None) -> float | None:
         raw = self.extra.get(key)
         if raw is None:
@@ -225,7 +237,7 @@ class ModelCard:
             shape = tuple(int(d) for d in own.pop("input_shape").split(","))
             latent = int(own.pop("latent_dim"))
         except ValueError as e:
-            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from None
+            raise CardError(f"malformed input_shape or latent_dim in model card: {e}") from e
         return cls(
             family=own.pop("family"),
             arch=own.pop("arch"),

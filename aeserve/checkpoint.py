@@ -15,8 +15,9 @@ The file is ``torch.save`` of a dict of plain data (str, int, dict, tensors)::
 
 It is read ONLY with ``torch.load(..., weights_only=True)``: arbitrary pickled objects
 are refused, never executed. Every problem (missing, truncated, foreign, other format
-version, tampered with, weights that do not fit the card) raises ``CheckpointError``
-with a one-line message.
+version, corrupted, weights that do not fit the card) raises ``CheckpointError``
+with a one-line message. The SHA-256 is not keyed: it detects a corrupted or edited file
+(disk, transfer, a stray write), not a deliberate forgery, which can recompute it.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import re
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch
 
@@ -92,7 +93,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     try:
         return write_bytes_atomic(path, buffer.getvalue())
     except DataError as e:
-        raise CheckpointError(f"cannot write checkpoint: {e}") from None
+        raise CheckpointError(f"cannot write checkpoint: {e}") from e
 
 
 def _read(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
@@ -116,12 +117,12 @@ def _read(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint {path} holds objects other than plain data and tensors{what}; refusing to unpickle "
             "it (aeserve checkpoints are plain data loaded with weights_only=True)"
-        ) from None
+        ) from e
     except Exception as e:  # torch/zip/pickle internals: corrupt member, bad record, ...
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise CheckpointError(
             f"checkpoint {path} is corrupt ({type(e).__name__}: {first[:120]}); expected a complete aeserve checkpoint"
-        ) from None
+        ) from e
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an aeserve checkpoint (no format {FORMAT!r} marker)")
     version = raw.get("format_version")
@@ -137,8 +138,9 @@ def _read(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
         if not (isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                                 for k, v in state.items())):
             raise CheckpointError(f"checkpoint {path} is malformed: {part!r} must be a map of tensors")
-    if raw.get("sha256") != digest(card, enc, dec):
-        raise CheckpointError(f"checkpoint {path} failed its checksum: the card or weights were modified after saving")
+    if raw.get("sha256") != digest(card, cast(dict, enc), cast(dict, dec)):
+        raise CheckpointError(f"checkpoint {path} failed its checksum: the file is corrupted (its card or weights "
+                              "changed after saving); re-save or re-download it")
     return raw
 
 
@@ -151,7 +153,7 @@ def _card(raw: dict[str, Any], path: str | os.PathLike) -> ModelCard:
     try:
         return ModelCard.from_dict(raw["card"])
     except AeserveError as e:
-        raise CheckpointError(f"checkpoint {path} has an invalid model card: {e}") from None
+        raise CheckpointError(f"checkpoint {path} has an invalid model card: {e}") from e
 
 
 def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
@@ -181,7 +183,7 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             with torch.random.fork_rng(devices=[]):  # the random init is overwritten: keep the caller's stream
                 model = build_model(card)
     except AeserveError as e:
-        raise CheckpointError(f"checkpoint {path} describes a model this aeserve cannot build: {e}") from None
+        raise CheckpointError(f"checkpoint {path} describes a model this aeserve cannot build: {e}") from e
     for part in ("encoder", "decoder"):
         try:
             getattr(model, part).load_state_dict(raw[part], strict=True)
@@ -190,7 +192,7 @@ def load(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
             raise CheckpointError(
                 f"checkpoint {path}: {part} weights do not match the architecture in its card "
                 f"({card.family}/{card.arch}, latent {card.latent_dim}, input {card.input_shape}): {detail[:300]}"
-            ) from None
+            ) from e
     if isinstance(map_location, (str, torch.device)):
         model.to(torch.device(map_location))
     return model.eval()

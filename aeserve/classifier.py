@@ -96,7 +96,7 @@ class Classifier:
         try:
             self._session = cpu_session(self.path, threads)
         except Exception as e:  # onnxruntime raises its own untyped errors
-            raise ConfigError(f"{self.path} is not a loadable ONNX classifier: {e}") from None
+            raise ConfigError(f"{self.path} is not a loadable ONNX classifier: {e}") from e
         outputs = [o.name for o in self._session.get_outputs()]
         if outputs != ["logits", "features"]:
             raise ConfigError(f"{self.path} has outputs {outputs}; expected ['logits', 'features']")
@@ -114,7 +114,7 @@ class Classifier:
             try:
                 lo, fe = self._session.run(None, {"x": arr[i:i + batch_size]})
             except Exception as e:
-                raise InferenceError(f"classifier {self.path.name} failed on a batch: {e}") from None
+                raise InferenceError(f"classifier {self.path.name} failed on a batch: {e}") from e
             logits.append(lo)
             feats.append(fe)
         return Prediction(np.concatenate(logits), np.concatenate(feats))

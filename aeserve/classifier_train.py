@@ -19,9 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .classifier import (CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_CLASSES, Classifier,
-                         classifier_dataset, classifier_filename)
-from .errors import InferenceError, InputError
+from .classifier import CLASSIFIER_DIR, FEATURES, INPUT_SHAPE, META_PREFIX, N_CLASSES, Classifier, classifier_dataset, classifier_filename
+from .errors import ConfigError, InferenceError, InputError
 from .fileio import write_bytes_atomic
 from .progress import progress_bar
 from .torch_state import restores_torch_state
@@ -116,6 +115,8 @@ def export_classifier(net, path: str | os.PathLike[str], metadata: dict[str, Any
         program = torch.onnx.export(net, (example,), dynamo=True, external_data=False, input_names=["x"],
                                     output_names=["logits", "features"], dynamic_shapes={"x": {0: batch}},
                                     verbose=False)
+    if program is None:
+        raise InferenceError("torch.onnx.export returned no program for the classifier")
     model = program.model_proto
     for key, value in sorted(metadata.items()):
         entry = model.metadata_props.add()
@@ -137,6 +138,8 @@ def build_classifier(dataset: str, out: str | os.PathLike[str] | None = None, *,
     name = classifier_dataset(dataset)
     train = load_dataset(name, "train", limit=limit)
     test = load_dataset(name, "test")
+    if train.y is None or test.y is None:
+        raise ConfigError(f"{name} has no labels; the classifier trains on labelled data")
     net = train_classifier(train.x, train.y, epochs=epochs, seed=seed, progress=progress)
     acc = accuracy(net, test.x, test.y)
     path = Path(out) if out is not None else CLASSIFIER_DIR / classifier_filename(name)

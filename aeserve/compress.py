@@ -177,7 +177,7 @@ def _inflate(body: bytes, expected: int, use_lzma: bool) -> bytes:
             if not d.eof and len(out) == expected:
                 out += d.decompress(d.unconsumed_tail, 1)
     except (zlib.error, lzma.LZMAError, EOFError) as e:
-        raise PayloadError(f"compressed body is corrupt: {e}") from None
+        raise PayloadError(f"compressed body is corrupt: {e}") from e
     if len(out) != expected or not d.eof or d.unused_data:
         raise PayloadError(f"compressed body does not hold exactly the {expected} symbol bytes its header claims")
     return out
@@ -272,7 +272,7 @@ def _parse(blob: Any) -> tuple[PayloadHeader, int, bytes]:
     if len(blob) < 16 or _CRC.unpack_from(blob, len(blob) - 4)[0] != zlib.crc32(blob[:-4]):
         hint = "" if len(blob) > 3 and blob[3] == FORMAT_VERSION else \
             f" (or format version {blob[3] if len(blob) > 3 else '?'} from a newer aeserve; this one reads {FORMAT_VERSION})"
-        raise PayloadError(f"payload checksum mismatch: the {len(blob)}-byte payload is truncated or corrupt{hint}")
+        raise PayloadError(f"payload checksum mismatch: the {len(blob)}-byte payload is truncated or corrupted{hint}")
     if blob[3] != FORMAT_VERSION:
         raise PayloadError(f"payload format version {blob[3]} is not understood by this aeserve (reads "
                            f"{FORMAT_VERSION}); upgrade aeserve")
@@ -288,7 +288,7 @@ def _parse(blob: Any) -> tuple[PayloadHeader, int, bytes]:
         n, pos = entropy.read_varint(blob, pos)
         dim, pos = entropy.read_varint(blob, pos)
     except (UnicodeDecodeError, entropy.EntropyError) as e:
-        raise PayloadError(f"payload header is malformed: {e}") from None
+        raise PayloadError(f"payload header is malformed: {e}") from e
     if pos + 2 > end or n < 1 or dim < 1 or n * dim > _MAX_SYMBOLS:
         raise PayloadError(f"payload header is malformed (n={n}, latent_dim={dim}, {len(blob)} bytes)")
     (fingerprint,) = struct.unpack_from("<H", blob, pos)
@@ -328,7 +328,7 @@ def decode_payload(blob: bytes, *, model: str, version: int, card: ModelCard) ->
         raise PayloadError(f"payload for {h.model!r} v{h.version} (latent_dim {h.latent_dim}) does not match this "
                            f"model's card (latent_dim {card.latent_dim}): same name, different model")
     end = len(blob) - 4
-    dim, n, bits = h.latent_dim, h.n, h.bits
+    dim, bits = h.latent_dim, h.bits
     if h.range_in_header:
         lo, pos = _f32(blob, pos, dim, end)
         hi, pos = _f32(blob, pos, dim, end)
@@ -365,5 +365,5 @@ def _decode_body(h: PayloadHeader, blob: bytes, pos: int, end: int, card: ModelC
     try:
         q = entropy.rans_decode(blob[pos:end], n, entropy.gaussian_freqs(*params, alphabet))
     except (entropy.EntropyError, ValueError) as e:
-        raise PayloadError(f"payload body is corrupt: {e}") from None
+        raise PayloadError(f"payload body is corrupt: {e}") from e
     return q

@@ -1,4 +1,4 @@
-"""The tensor contract every exported aeserve model follows (ARCHITECTURE.md).
+"""The tensor contract every exported aeserve model follows (README, "Shipped models").
 
     from aeserve.contract import ENCODER_INPUT, DECODER_INPUT, DECODER_OUTPUT, encoder_outputs
     encoder_outputs(card)     # ("mu", "logvar") for a VAE, ("z",) for the other families

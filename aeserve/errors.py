@@ -13,6 +13,8 @@ wrong and what was expected::
 
 from __future__ import annotations
 
+import builtins
+
 __all__ = [
     "AeserveError",
     "InputError",
@@ -36,6 +38,7 @@ __all__ = [
     "ClientClosedError",
     "PayloadError",
     "DistributedError",
+    "PriorMissingError",
 ]
 
 
@@ -64,7 +67,7 @@ class SplitNotFoundError(DataError):
 
 
 class CheckpointError(AeserveError):
-    """A checkpoint is missing, truncated, tampered with, or from another format version."""
+    """A checkpoint is missing, truncated, corrupted, or from another format version."""
 
 
 class CardError(AeserveError):
@@ -108,8 +111,9 @@ class ModelNotReadyError(ServerError):
     """The server is up but the model is not loaded/ready."""
 
 
-class TimeoutError(ServerError):  # noqa: A001 - deliberately aeserve.TimeoutError
-    """A request did not complete within its timeout."""
+class TimeoutError(ServerError, builtins.TimeoutError):  # noqa: A001 - deliberately aeserve.TimeoutError
+    """A request did not complete within its timeout (also a builtin ``TimeoutError``, so
+    ``except TimeoutError`` without the aeserve prefix catches it too)."""
 
 
 class InferenceError(AeserveError):
@@ -126,3 +130,7 @@ class PayloadError(AeserveError, ValueError):
 
 class DistributedError(AeserveError):
     """A distributed job failed: a rank or actor died, or the cluster could not be reached."""
+
+
+class PriorMissingError(ConfigError):
+    """The model's card has no fitted latent prior; ``aeserve fit-prior`` fits one."""

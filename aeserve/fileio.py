@@ -40,5 +40,5 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> Path:
                 tmp.unlink()
             raise
     except OSError as e:
-        raise DataError(f"cannot write {path}: {e.strerror or e}") from None
+        raise DataError(f"cannot write {path}: {e.strerror or e}") from e
     return path

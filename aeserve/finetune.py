@@ -78,7 +78,7 @@ def build_classifier_model(card: ModelCard) -> ClassifierModel:
         raise ConfigError("not a classifier card: expected aeserve.task = classifier and a JSON list "
                           "aeserve.class_names of at least 2 class names")
     base = ModelCard(card.family, card.arch, card.input_shape, card.latent_dim, card.likelihood, card.dataset,
-                     {"hparams": card.get("hparams", "{}")})
+                     {"hparams": card.get("hparams") or "{}"})
     return ClassifierModel(card, build_model(base).encoder, len(classes))
 
 
@@ -201,7 +201,8 @@ def finetune(ckpt: Any, labels: int, *, data: Any = None, mode: str = "finetune"
     if tuple(train.input_shape) != tuple(ae.card.input_shape):
         raise DataError(f"data {train.name!r} has images {train.input_shape}; the encoder takes {ae.card.input_shape}")
     if train.y is None:
-        select_labels(None, labels, 0, seed)
+        select_labels(None, labels, 0, seed)   # raises: the data has no labels
+    assert train.y is not None
     n_classes = int(train.y.max()) + 1
     idx = select_labels(train.y, int(labels), n_classes, seed)
     try:

@@ -24,7 +24,7 @@ __all__ = ["as_batch", "as_latents", "save_grid", "load_images", "read_image", "
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
 
-def _describe(shape: Sequence[int]) -> str:
+def _describe(shape: Sequence[int | str]) -> str:
     return "(" + ", ".join(str(d) for d in shape) + ")"
 
 
@@ -36,7 +36,7 @@ def _as_array(x: Any, what: str) -> np.ndarray:
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as e:  # ragged lists and the like
-        raise InputError(f"{what} could not be read as an array ({e}); expected a numeric array") from None
+        raise InputError(f"{what} could not be read as an array ({e}); expected a numeric array") from e
 
 
 def as_batch(x: Any, input_shape: Sequence[int], *, allow_single: bool = False,
@@ -79,7 +79,7 @@ def as_batch(x: Any, input_shape: Sequence[int], *, allow_single: bool = False,
 
 
 def _fit_shape(arr: np.ndarray, shape: tuple[int, ...], allow_single: bool, what: str) -> np.ndarray:
-    want = _describe(("N",) + shape)  # type: ignore[operator]
+    want = _describe(("N", *shape))
     if arr.shape[1:] == shape:
         return arr
     if len(shape) == 3 and shape[0] == 1 and arr.shape[1:] == shape[1:]:

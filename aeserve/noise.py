@@ -60,7 +60,8 @@ def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> n
     """
     c = np.asarray(counter, dtype=np.uint64)
     words = [np.ascontiguousarray(c[:, i]) for i in range(4)]
-    _philox_inplace(*words, int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF, rounds)
+    _philox_inplace(words[0], words[1], words[2], words[3], int(key[0]) & 0xFFFFFFFF, int(key[1]) & 0xFFFFFFFF,
+                    rounds)
     return np.stack(words, axis=1).astype(np.uint32)
 
 

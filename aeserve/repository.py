@@ -1,6 +1,6 @@
 """Reading a Triton model repository (no torch needed).
 
-Layout (see ARCHITECTURE.md)::
+Layout (README, "Shipped models" and "Serving")::
 
     model_repository/
       mnist_vae_encoder/config.pbtxt
@@ -73,7 +73,7 @@ def parse_config(text: str, where: str = "config.pbtxt") -> model_config_pb2.Mod
     try:
         return text_format.Parse(text, model_config_pb2.ModelConfig())
     except text_format.ParseError as e:
-        raise RepositoryError(f"{where} is not a valid Triton ModelConfig: {e}") from None
+        raise RepositoryError(f"{where} is not a valid Triton ModelConfig: {e}") from e
 
 
 def config_params(config: model_config_pb2.ModelConfig) -> dict[str, str]:
@@ -211,7 +211,7 @@ class Repository:
         try:
             card = card_from_config(enc_cfg)
         except CardError as e:
-            raise CardError(f"{enc_dir / CONFIG_FILENAME}: {e}") from None
+            raise CardError(f"{enc_dir / CONFIG_FILENAME}: {e}") from e
         versions = tuple(sorted(set(versions_of(enc_dir)) & set(versions_of(dec_dir))))
         if not versions:
             raise RepositoryError(f"model {name!r} in {self.root} has no version with both encoder and decoder ONNX files")

@@ -36,8 +36,8 @@ from . import checkpoint
 from . import post_training as ev
 from .card import LIKELIHOODS, ModelCard
 from .checks import check_int
-from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .data import resolve_classes
+from .errors import AeserveError, ConfigError, SplitNotFoundError
 from .models import REGISTRY, Autoencoder, build_model
 from .models.arch import ARCH_HPARAMS, ARCHITECTURES
 from .progress import progress_bar
@@ -278,7 +278,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
         card = ModelCard(family, arch, tuple(train_ds.input_shape), int(latent_dim), likelihood, train_ds.name,
                          {"hparams": json.dumps(hparams or {})})
     except AeserveError as e:
-        raise ConfigError(str(e)) from None
+        raise ConfigError(str(e)) from e
 
     fork_devices = [dev.index or 0] if dev.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
@@ -288,7 +288,7 @@ def train(family: str, arch: str = "mlp", latent_dim: int = 16, data: Any = "mni
         except (TypeError, ValueError) as e:
             if isinstance(e, AeserveError):
                 raise
-            raise ConfigError(f"invalid hyper-parameters {hparams}: {e}") from None
+            raise ConfigError(f"invalid hyper-parameters {hparams}: {e}") from e
         x_train, x_val = _tensor(train_ds.x, dev), _tensor(val_ds.x, dev)
         loss_fn = ranks.wrap(model)
         gen = torch.Generator().manual_seed(seed)

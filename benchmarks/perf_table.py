@@ -10,7 +10,8 @@ printed with them). Rows:
 1. ``client/bare generate(n)``: ``aeserve.Client(...).generate(n)`` (embedded, default
    options) over what a user would write by hand: ``numpy`` normal draws plus one
    ``onnxruntime.InferenceSession(path)`` with ORT's default options run on the whole
-   batch (in slices of 4096 rows past that: one call at n = 65536 holds several GB). n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
+   batch (in slices of 4096 rows past that: one call at n = 65536 holds several GB).
+   n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
    (``Client.encode`` / ``Client.decode``) in FLOP/s (FLOPs counted from the graph's
    Gemm/MatMul/Conv/ConvTranspose nodes) over the numpy float32 matmul peak measured next to it.

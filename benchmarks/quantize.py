@@ -22,11 +22,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from aeserve import checkpoint  # noqa: E402
+from aeserve.contract import encoder_outputs  # noqa: E402
 from aeserve.export.manifest import load_manifest  # noqa: E402
 from aeserve.export.onnx_graphs import export_graphs  # noqa: E402
-from aeserve.contract import encoder_outputs  # noqa: E402
-from aeserve.ort_session import cpu_session  # noqa: E402
 from aeserve.export.quantize import METHODS, dataset_images, quantize_graph, reconstruction_psnr  # noqa: E402
+from aeserve.ort_session import cpu_session  # noqa: E402
 
 
 def cpu_time(model: bytes, name: str, x: np.ndarray) -> float:

@@ -1,6 +1,6 @@
-"""Session fixture: a small Triton model repository of UNTRAINED models, for client tests.
+"""The shared test repository of UNTRAINED models (the ``client_repo`` fixture in conftest.py)
+and deterministic test images.
 
-Import the fixture into a test module with ``from _repo_fixtures import client_repo``.
 Models (exported with ``aeserve.export.export_model``, max_batch 8 so splitting is exercised):
 
 - ``t_vae``: VAE, conv, latent 16, bernoulli
@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 MAX_BATCH = 8
 MODELS = {
@@ -37,12 +36,6 @@ def export_test_repository(root: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
-def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path to the exported test repository (built once per test session)."""
-    return export_test_repository(tmp_path_factory.mktemp("client_repo"))
-
-
 def images(n: int, seed: int = 0) -> np.ndarray:
     """Deterministic float32 (n, 1, 28, 28) test images in [0, 1] (smooth blobs, not noise)."""
     rng = np.random.default_rng(seed)
@@ -51,3 +44,10 @@ def images(n: int, seed: int = 0) -> np.ndarray:
     r = rng.uniform(3, 7, (n, 1, 1)).astype(np.float32)
     img = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r ** 2))
     return img[:, None].astype(np.float32)
+
+
+def labelled_npz(path: Path, per_class: int = 25, classes: int = 10) -> Path:
+    """A small labelled dataset file (``x`` blobs, ``y`` = index mod ``classes``) for prior fitting."""
+    n = per_class * classes
+    np.savez(path, x=images(n, seed=5), y=np.arange(n) % classes)
+    return path

@@ -16,11 +16,10 @@ import math
 from pathlib import Path
 
 import numpy as np
+from eval_fixtures import _config, _graph, _tensor
 from onnx import helper, numpy_helper
 
 from aeserve.card import ModelCard
-
-from eval_fixtures import _config, _graph, _tensor
 
 CLASSES = ["zero", "one", "two"]
 CLASSIFIER_W = np.random.default_rng(0).standard_normal((784, len(CLASSES))).astype(np.float32) * 0.1

@@ -6,6 +6,10 @@
   (MLP AE)), so that tests never touch the committed files.
 - ``triton_server``: ONE real Triton server per session over ``serving_repository`` on
   free loopback ports (``aeserve.serve.serve``), stopped by its own pid at the end.
+- ``client_repo``: THE shared exported test repository of small untrained models
+  (``_repo_fixtures.MODELS``: ``t_vae`` conv VAE, ``t_ae`` MLP AE; max_batch 8 so that
+  splitting is exercised), exported once per session; tests that only need "some exported
+  models" use it instead of exporting their own.
 """
 
 from __future__ import annotations
@@ -80,3 +84,11 @@ def ray_cluster():
         yield ray
     finally:
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def client_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared exported test repository (built once per test session; treat as read-only)."""
+    from _repo_fixtures import export_test_repository
+
+    return export_test_repository(tmp_path_factory.mktemp("client_repo"))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import eval_fixtures as fx
 import numpy as np
 import pytest
 
-import eval_fixtures as fx
 from aeserve.classifier import Classifier, classifier_filename, default_classifier_path
 from aeserve.data import load_dataset
 from aeserve.errors import ConfigError, InputError

@@ -1,4 +1,5 @@
-"""The ``aeserve`` group: -v/--verbose turns aeserve's logging on; the library alone stays silent."""
+"""The ``aeserve`` group: every verb resolves; -v/--verbose turns aeserve's logging on; the library
+alone stays silent."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import logging
 import subprocess
 import sys
 
+import click
 from cli_helpers import run_cli
+
+from aeserve.cli import VERBS, cli
 
 
 def test_verbose_logs_the_runtime_choice_to_stderr_and_cleans_up(tmp_path, capsys):
@@ -46,3 +50,12 @@ def _repo() -> str:
     from aeserve.repository import default_repository
 
     return str(default_repository())
+
+
+def test_every_verb_loads_its_command():
+    ctx = click.Context(cli)
+    for verb in VERBS:
+        cmd = cli.get_command(ctx, verb)
+        assert isinstance(cmd, click.Command) and cmd.name == verb, verb
+    assert cli.list_commands(ctx) == sorted(VERBS)
+    assert cli.get_command(ctx, "no-such-verb") is None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow.parquet as pq
+from cli_helpers import run_cli
 from PIL import Image
 
 import aeserve
 from aeserve.data import load_dataset
 from aeserve.images import load_images
-from cli_helpers import run_cli
 
 
 def test_a_png_folder_job_resumes_where_it_stopped(ray_cluster, serving_repository, tmp_path, capsys):

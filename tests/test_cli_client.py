@@ -6,7 +6,7 @@ import csv
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo, images  # noqa: F401 (fixture)
+from _repo_fixtures import images
 from PIL import Image
 
 import aeserve

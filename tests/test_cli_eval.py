@@ -7,9 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import eval_fixtures as fx
+import pytest
 from cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +67,8 @@ def test_eval_one_class_only(tmp_path, capsys):
     code, stdout, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
                                     "--limit", "200", "--quiet"], capsys)
     assert code == 0, stderr
-    assert "mean_auroc_pct" in stdout and "target anomaly.mean_auroc_pct >= 97.0" in stdout
+    assert "mean_auroc_pct" in stdout
+    assert "target anomaly" not in stdout      # the project's targets: benchmarks/targets.py, not the CLI
 
 
 def test_bench_table_and_json(repo, tmp_path, capsys):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
-
-from aeserve import restoration
-
 from apps_helpers import restoration_repository
 from cli_helpers import run_cli
 from eval_fixtures import write_prior_vae
+from PIL import Image
 
 
 @pytest.fixture(scope="module")

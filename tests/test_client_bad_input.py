@@ -8,11 +8,20 @@ import dataclasses
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo, images  # noqa: F401 (fixture)
+from _repo_fixtures import images
 
 import aeserve
-from aeserve.errors import (AeserveError, CardError, ConfigError, InputError, ModelNotFoundError, PayloadError,
-                            RepositoryError, ServerUnavailableError, SizeLimitError)
+from aeserve.errors import (
+    AeserveError,
+    CardError,
+    ConfigError,
+    InputError,
+    ModelNotFoundError,
+    PayloadError,
+    RepositoryError,
+    ServerUnavailableError,
+    SizeLimitError,
+)
 
 X = images(3)
 BAD_INPUTS = {

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from apps_helpers import CLASSES, CLASSIFIER_W, restoration_repository
+from eval_fixtures import write_prior_vae
 
 from aeserve import Client
 from aeserve.errors import InputError, ModelNotFoundError
 from aeserve.metrics import softmax
-
-from apps_helpers import CLASSES, CLASSIFIER_W, restoration_repository
-from eval_fixtures import write_prior_vae
 
 
 @pytest.fixture(scope="module")

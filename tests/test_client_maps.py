@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from eval_fixtures import write_constant_ae, write_prior_vae
 
 from aeserve import Client
 from aeserve.errors import ConfigError, InputError
 from aeserve.heatmap import colormap, overlay
-
-from eval_fixtures import write_constant_ae, write_prior_vae
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from apps_helpers import restoration_repository
+from eval_fixtures import write_prior_vae
 
 from aeserve import Client, restoration
 from aeserve.errors import ConfigError, InputError
-
-from apps_helpers import restoration_repository
-from eval_fixtures import write_prior_vae
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 
 from aeserve.card import ModelCard
-from aeserve.compress import (CODERS, DEFAULT_BITS, FORMAT_VERSION, MAGIC, decode_payload, dequantize, encode_payload,
-                              peek_header, quantization_range, quantize)
+from aeserve.compress import (
+    CODERS,
+    DEFAULT_BITS,
+    FORMAT_VERSION,
+    MAGIC,
+    decode_payload,
+    dequantize,
+    encode_payload,
+    peek_header,
+    quantization_range,
+    quantize,
+)
 from aeserve.errors import InputError, PayloadError
 
 DIM = 16

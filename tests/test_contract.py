@@ -7,6 +7,7 @@ import pytest
 from aeserve.card import ModelCard
 from aeserve.contract import encoder_outputs, tensor_names
 
+
 @pytest.mark.parametrize("family, outputs", [("vae", ("mu", "logvar")), ("ae", ("z",)), ("dae", ("z",))])
 def test_encoder_outputs_follow_the_family(family, outputs):
     card = ModelCard(family, "mlp", (1, 28, 28), 16, "bernoulli", "mnist", {})

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from aeserve.data import DATASETS, Dataset, load_dataset, split_validation
-from aeserve.data import builtin
+from aeserve.data import DATASETS, Dataset, builtin, load_dataset, split_validation
 from aeserve.errors import ConfigError, DataError, SplitNotFoundError
 
 _IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}

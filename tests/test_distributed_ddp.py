@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from aeserve import checkpoint
 from aeserve.data import load_dataset
@@ -19,7 +20,6 @@ from aeserve.distributed import ddp
 from aeserve.errors import ConfigError
 from aeserve.models import build_model
 from aeserve.train import train
-from cli_helpers import run_cli
 
 # 1,150 training images -> 1,035 after the 10% validation split; batch 64 leaves a last
 # batch of 11, split 6/5 between two ranks (the uneven-shard weighting is exercised).

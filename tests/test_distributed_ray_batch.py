@@ -73,3 +73,13 @@ def test_a_local_ray_larger_than_this_machine_is_refused_before_it_starts(monkey
     too_many = len(os.sched_getaffinity(0)) + 1
     with pytest.raises(ConfigError, match=f"{too_many} workers need {too_many} CPUs"):
         ray_batch.connect_ray(None, num_cpus=too_many)
+
+
+def test_without_the_distributed_extra_the_error_names_it(monkeypatch, tmp_path):
+    import sys
+
+    from aeserve.distributed.batch_job import run_batch
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(ConfigError, match=r"pip install 'aeserve\[distributed\]'"):
+        run_batch("score", tmp_path, tmp_path / "out.parquet")

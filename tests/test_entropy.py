@@ -8,8 +8,7 @@ import zlib
 import numpy as np
 import pytest
 
-from aeserve.entropy import (EntropyError, gaussian_freqs, lanes_for, rans_decode, rans_encode, read_varint,
-                             write_varint)
+from aeserve.entropy import EntropyError, gaussian_freqs, lanes_for, rans_decode, rans_encode, read_varint, write_varint
 
 
 def _symbols(rng, n, dim, alphabet, spread=0.1):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from apps_helpers import restoration_repository
+from eval_fixtures import write_prior_vae
 
-from aeserve import Client, restoration
+from aeserve import Client
 from aeserve.data import Dataset
 from aeserve.eval import evaluate
 from aeserve.eval.anomaly_map import pasted_patches, pixel_auroc
 from aeserve.eval.inpainting import masks, psnr_hole, telea
 from aeserve.eval.superres import bicubic, ssim
-
-from apps_helpers import restoration_repository
-from eval_fixtures import write_prior_vae
 
 
 @pytest.fixture(scope="module")

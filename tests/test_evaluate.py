@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import eval_fixtures as fx
 import numpy as np
 import pytest
 
-import eval_fixtures as fx
 from aeserve import metrics
 from aeserve.classifier import Classifier, default_classifier_path
 from aeserve.data import load_dataset
@@ -160,7 +160,7 @@ def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
     a = r["sections"]["anomaly"]
     assert r["data"]["n"] == 300 and len(a["auroc_pct"]) == 10
     assert 70 < a["mean_auroc_pct"] < 100                 # "distance to the class mean" is a decent detector
-    assert [t["metric"] for t in r["targets"]] == ["anomaly.mean_auroc_pct"] and r["targets"][0]["met"] is False
+    assert "targets" not in r                              # pass/fail targets live in benchmarks/targets.py
     assert "auroc_pct.9" in format_table(r)
 
 
@@ -176,6 +176,11 @@ def test_generation_of_one_fixed_digit(tmp_path, test_set):
     threes = np.flatnonzero(y == 3)
     probs = Classifier(default_classifier_path("mnist")).predict(x[threes]).probs
     fx.write_constant_ae(tmp_path, "three", x[threes[np.argmax(probs[:, 3])]])  # a clear 3
+    # an AE generates through a fitted prior (any prior will do: the decoder ignores z)
+    from aeserve.export.recard import write_card_version
+    from aeserve.prior import LatentPrior
+
+    write_card_version(tmp_path, "three", LatentPrior(np.ones(1), np.zeros((1, 4)), np.eye(4)[None]).card_entries())
     r = evaluate("three", repository=tmp_path, limit=300, sections="generation", n_generate=200,
                  progress=False, log=lambda m: None)
     g = r["sections"]["generation"]
@@ -208,20 +213,6 @@ def test_compression_section_through_client(repo, tmp_path):
     assert m["psnr"] > 45          # 8-bit quantization of 8-bit pixels: nearly lossless
     assert m["bytes_per_image"] == m["blob_bytes"] / 40
     assert (tmp_path / "rd.png").is_file()
-
-
-def test_targets_apply_by_model_and_read_dotted_keys():
-    from aeserve.eval import targets
-
-    report = {"card": {"family": "dae", "latent_dim": 32, "likelihood": "bernoulli"}, "data": {"name": "mnist"},
-              "sections": {"reconstruction": {"mse": 0.008}, "denoising": {"gaussian_0.5": {"psnr_denoised": 19.5}},
-                           "compression": {"model": {"bytes_per_image": 23.0, "psnr": 19.9}},
-                           "anomaly": {"skipped": "no models"}}}
-    got = {t["metric"]: t["met"] for t in targets(report)}
-    assert got == {"denoising.gaussian_0.5.psnr_denoised": True,      # latent 32: no MSE target
-                   "compression.model.bytes_per_image": False}         # 23 B but below 20 dB
-    report["data"]["name"], report["sections"]["anomaly"] = "fashion-mnist", {"mean_auroc_pct": 93.5}
-    assert {t["metric"]: t["met"] for t in targets(report)}["anomaly.mean_auroc_pct"] is True   # goal 93 here
 
 
 @pytest.mark.triton

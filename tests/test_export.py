@@ -24,10 +24,10 @@ from aeserve.errors import CheckpointError, ConfigError, ExportError, ParityErro
 from aeserve.export import export_checkpoint, export_model
 from aeserve.export import exporter as exporter_mod
 from aeserve.export.onnx_graphs import Graph, export_graphs, find_random_ops, symbolic_batch
-from aeserve.export.writer import temp_dirs
 from aeserve.export.parity import FP16_TOLERANCE, FP32_TOLERANCE, Tolerance, check_parity, parity_batches
-from aeserve.ort_session import cpu_session
+from aeserve.export.writer import temp_dirs
 from aeserve.models import build_model
+from aeserve.ort_session import cpu_session
 from aeserve.repository import Repository, card_from_config
 
 TINY_MLP = {"hidden": [32]}

@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from aeserve import checkpoint
 from aeserve.card import ModelCard
 from aeserve.models import build_model
 from aeserve.repository import Repository
-from cli_helpers import run_cli
 
 
 @pytest.fixture(scope="module")

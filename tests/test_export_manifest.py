@@ -14,8 +14,8 @@ from aeserve import checkpoint
 from aeserve.card import ModelCard
 from aeserve.errors import CheckpointError, ConfigError
 from aeserve.export import load_manifest, regenerate
-from aeserve.ort_session import cpu_session
 from aeserve.models import build_model
+from aeserve.ort_session import cpu_session
 from aeserve.repository import Repository
 
 ENTRY = {"checkpoint": "checkpoints/a.pt", "name": "a", "max_batch": 16, "kind": "gpu", "instances": 1,

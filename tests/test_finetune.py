@@ -8,6 +8,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from apps_helpers import restoration_repository
+from cli_helpers import run_cli
 
 from aeserve import Client, checkpoint
 from aeserve.card import ModelCard
@@ -15,9 +17,6 @@ from aeserve.errors import ConfigError, DataError
 from aeserve.finetune import ClassifierModel, finetune
 from aeserve.labels import select_labels
 from aeserve.models import build_model
-
-from apps_helpers import restoration_repository
-from cli_helpers import run_cli
 
 
 def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from _repo_fixtures import client_repo  # noqa: F401 (fixture)
 
 import aeserve
 from aeserve import compress

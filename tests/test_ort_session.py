@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import eval_fixtures as fx
 import numpy as np
 import onnxruntime as ort
 import pytest
 
-import eval_fixtures as fx
 from aeserve.ort_session import cpu_session, session_options
 
 

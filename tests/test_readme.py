@@ -132,7 +132,8 @@ def test_python_api_block_runs_as_pasted_with_the_cpu_install(tmp_path):
 def test_client_command_lines_run_as_pasted_with_the_cpu_install(tmp_path):
     work = _scratch(tmp_path)
     _bash(block("Command line", "source .venv/bin/activate                             # puts"), work, _cpu_only_env(tmp_path), timeout=600)
-    for name in ("grid.png", "strip.png", "clean.png", "digits.aez", "digits.png", "scores.csv"):
+    for name in ("grid.png", "classes.png", "shift.png", "strip.png", "clean.png", "digits.aez", "digits.png",
+                 "scores.csv"):
         assert (work / name).stat().st_size > 0, name
     rows = (work / "scores.csv").read_text().splitlines()[1:]
     assert [int(r.split(",")[0]) for r in rows if r.endswith(",1")] == list(range(24, 32))  # as the README says

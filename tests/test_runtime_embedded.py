@@ -7,12 +7,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from _repo_fixtures import MAX_BATCH, client_repo, images  # noqa: F401 (fixture)
+from _repo_fixtures import MAX_BATCH, images
 
 from aeserve import runtime
-from aeserve.errors import (ClientClosedError, ConfigError, InferenceError, InputError, MismatchedPairError,
-                            ModelNotFoundError,
-                            RepositoryError)
+from aeserve.errors import (
+    ClientClosedError,
+    ConfigError,
+    InferenceError,
+    InputError,
+    MismatchedPairError,
+    ModelNotFoundError,
+    RepositoryError,
+)
 from aeserve.runtime.embedded import EmbeddedRuntime
 
 
@@ -103,8 +109,8 @@ def test_closed_runtime_refuses(client_repo):
 
 
 def _set_export_id_in_config(path, value: str) -> None:
-    from aeserve.repository import parse_config
     from aeserve.export.triton_config import config_text
+    from aeserve.repository import parse_config
 
     cfg = parse_config(path.read_text())
     cfg.parameters["aeserve.export_id"].string_value = value

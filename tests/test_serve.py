@@ -18,6 +18,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from google.protobuf import json_format
+from serve_helpers import fake_tritonserver
 
 from aeserve.errors import InputError, RepositoryError, ServerError, ServerUnavailableError
 from aeserve.repository import Repository, parse_config
@@ -25,7 +26,6 @@ from aeserve.serve import free_ports, serve
 from aeserve.serve.derived import TEMPLATE, derive_config, derive_repository
 from aeserve.serve.options import resolve_mode
 from aeserve.serve.process import group_members, shm_segments
-from serve_helpers import fake_tritonserver
 
 # ---- derived repository ----------------------------------------------------------------
 

@@ -12,12 +12,12 @@ import time
 import urllib.request
 
 import pytest
+from cli_helpers import run_cli
+from serve_helpers import fake_tritonserver
 
 from aeserve.errors import InputError
 from aeserve.serve import admin_headers, free_ports, serve
 from aeserve.serve.access import is_loopback, resolve_api_key, restricted_args
-from cli_helpers import run_cli
-from serve_helpers import fake_tritonserver
 
 
 def test_loopback_hosts():

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
+from serve_helpers import copy_model_pair, wait_for
 from tritonclient.utils import InferenceServerException
 
 from aeserve import Client
 from aeserve.errors import AeserveError, ServerError, ServerUnavailableError
 from aeserve.repository import Repository
 from aeserve.serve import RestartPolicy, admin_headers, free_ports, serve
-from serve_helpers import copy_model_pair, wait_for
 
 pytestmark = pytest.mark.triton
 RECOVERY_S = 60.0  # stated bound; measured 4-7 s on 2 shared cores (bundled server, one model pair)

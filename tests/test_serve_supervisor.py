@@ -14,12 +14,12 @@ import sys
 import time
 
 import pytest
+from cli_helpers import run_cli
+from serve_helpers import fake_tritonserver, wait_for
 
 from aeserve.errors import InputError
 from aeserve.serve import RestartPolicy, free_ports, serve
 from aeserve.serve.process import group_members
-from cli_helpers import run_cli
-from serve_helpers import fake_tritonserver, wait_for
 
 FAST = RestartPolicy(max_restarts=1, backoff=0.05, max_backoff=0.2)
 

@@ -12,10 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from serve_helpers import fake_tritonserver
+
 from aeserve.serve import free_ports, serve
 from aeserve.serve.process import SHM_DIR, start_time
 from aeserve.serve.workdirs import OWNER_FILE, PREFIX, create_workdir, read_owner, remove_stale
-from serve_helpers import fake_tritonserver
 
 
 def dead_process() -> dict:

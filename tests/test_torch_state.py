@@ -74,8 +74,7 @@ def test_export_leaves_rng_and_stdout(tmp_path, monkeypatch, caplog):
     import logging
 
     from aeserve.card import ModelCard
-    from aeserve.export import export_model
-    from aeserve.export import onnx_graphs
+    from aeserve.export import export_model, onnx_graphs
     from aeserve.models import build_model
 
     seen = []

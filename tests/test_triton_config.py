@@ -10,8 +10,7 @@ from tritonclient.grpc import model_config_pb2 as pb
 
 from aeserve.card import ModelCard
 from aeserve.errors import ConfigError
-from aeserve.export.triton_config import (ServingSettings, build_config, config_text,
-                                          default_preferred_batch_sizes)
+from aeserve.export.triton_config import ServingSettings, build_config, config_text, default_preferred_batch_sizes
 from aeserve.repository import card_from_config, parse_config
 
 CARD = ModelCard("vae", "conv", (1, 28, 28), 16, "bernoulli", "mnist",

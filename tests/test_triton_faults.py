@@ -18,12 +18,12 @@ import time
 import numpy as np
 import pytest
 import tritonclient.http as thttp
+from serve_helpers import copy_model_pair
 
 from aeserve import Client
 from aeserve.errors import ModelNotReadyError, ServerError, TimeoutError
 from aeserve.serve import admin_headers, free_ports, serve
 from aeserve.serve.process import group_members, shm_segments
-from serve_helpers import copy_model_pair
 
 pytestmark = pytest.mark.triton
 TIMEOUT = 5.0
@@ -116,7 +116,7 @@ def test_hung_server_times_out_then_recovers(explicit_server, small_repo, protoc
         finally:
             os.kill(explicit_server.pid, signal.SIGCONT)
         print(f"\n{protocol}: hung server -> TimeoutError after {elapsed:.2f} s (timeout 2 s)")
-        assert elapsed < 2.0 + 3
+        assert elapsed < 15      # the 2 s timeout, not the 30 s default, bounded the call
         assert client.decode(z).shape[0] == 4
 
 

@@ -38,6 +38,8 @@ VERBS = {
     "bench": "bench",
     "batch": "batch",
     "build-classifier": "build_classifier",
+    "fit-prior": "prior_verbs",
+    "shift": "prior_verbs",
 }
 
 
@@ -54,12 +56,7 @@ class LazyGroup(click.Group):
         module = VERBS.get(name)
         if module is None:
             return None
-        try:
-            mod = importlib.import_module(f"{__name__}.{module}")
-        except ModuleNotFoundError as e:
-            if e.name and e.name.startswith(f"{__name__}."):
-                return None  # verb not built yet
-            raise
+        mod = importlib.import_module(f"{__name__}.{module}")
         return getattr(mod, "COMMANDS", {}).get(name)
 
 

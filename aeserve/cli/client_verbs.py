@@ -1,6 +1,7 @@
 """Client verbs: thin shells over ``aeserve.Client`` (no torch).
 
     aeserve generate -n 64 --seed 0 --temperature 1.0 --out grid.png
+    aeserve generate -n 10 --by-class --out classes.png      # one row per class (fitted prior)
     aeserve interpolate a.png b.png --steps 10 --method slerp --out strip.png
     aeserve denoise noisy.npy --out clean.png --compare
     aeserve compress --data mnist --split test --out test.aez --psnr
@@ -129,20 +130,38 @@ def _interleave_rows(a: np.ndarray, b: np.ndarray, ncol: int) -> np.ndarray:
 
 # ---- verbs ------------------------------------------------------------------------------
 @click.command("generate")
-@click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="number of images")
+@click.option("-n", "--n", "n", type=int, default=64, show_default=True, help="number of images (per class with --by-class)")
 @click.option("--seed", type=int, default=0, show_default=True, help="image i depends only on (seed, i)")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="z ~ N(0, T^2 I)")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="scales the prior's spread")
+@click.option("--prior", type=click.Choice(["fitted", "standard"]), default=None,
+              help="fitted: the card's Gaussian mixture; standard: N(0, I) (VAE) [default: fitted where present]")
+@click.option("--label", default=None, help="class index or name: sample that class only (fitted prior)")
+@click.option("--by-class", is_flag=True, help="one row of -n images per class of the fitted prior")
 @click.option("--ncol", type=int, default=None, help="grid columns [default: sqrt(n)]")
 @click.option("--out", required=True, help="grid.png, or images.npy")
 @_connection
-def generate_command(n: int, seed: int, temperature: float, ncol: int | None, out: str,
-                     url: str | None, model: str | None, repo: str | None, quiet: bool) -> None:
+def generate_command(n: int, seed: int, temperature: float, prior: str | None, label: str | None, by_class: bool,
+                     ncol: int | None, out: str, url: str | None, model: str | None, repo: str | None,
+                     quiet: bool) -> None:
     """Sample images from the model's prior and write them as a PNG grid."""
     path = _check_out(out, ARRAY_OUTPUTS)
     with _client(url, model, repo, quiet) as c:
-        images = c.generate(n, seed=seed, temperature=temperature)
+        if by_class:
+            if label is not None:
+                raise InputError("give --label or --by-class, not both")
+            fitted = c.prior
+            if fitted is None or not fitted.classes:
+                raise InputError(f"--by-class needs a fitted prior with classes; model {c.model} has none "
+                                 f"(fit one with `aeserve fit-prior --model {c.model}`)")
+            images = np.concatenate([c.generate(n, seed=seed, temperature=temperature, prior=prior, label=k)
+                                     for k in fitted.classes])
+            ncol = n
+        else:
+            images = c.generate(n, seed=seed, temperature=temperature, prior=prior, label=label)
         _write_images(images, path, ncol)
-        click.echo(f"wrote {path}: {len(images)} images from {c.model} (seed {seed}, temperature {temperature})")
+        which = prior or ("fitted" if c.prior is not None else "standard")
+        click.echo(f"wrote {path}: {len(images)} images from {c.model} ({which} prior, seed {seed}, "
+                   f"temperature {temperature}{'' if label is None else f', label {label}'})")
 
 
 @click.command("interpolate")
@@ -234,7 +253,7 @@ def decompress_command(payload: str, out: str, ncol: int | None, url: str | None
     try:
         blob = Path(payload).read_bytes()
     except OSError as e:
-        raise DataError(f"cannot read payload {payload}: {e.strerror or e}") from None
+        raise DataError(f"cannot read payload {payload}: {e.strerror or e}") from e
     header = peek_header(blob)
     with _client(url, model or header.model, repo, quiet) as c:
         images = c.decompress(blob)

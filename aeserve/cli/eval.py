@@ -75,8 +75,6 @@ def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_
             classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),
             progress=not quiet, log=log, finetune_ckpt=finetune_ckpt, finetune_steps=finetune_steps)
     click.echo(format_table(report))
-    for t in report["targets"]:
-        click.echo(f"target {t['metric']} {t['target']}: {t['value']:.4g} -> {'met' if t['met'] else 'missed'}")
     if out is not None:
         click.echo(f"report written to {write_json(report, out)}", err=True)
 

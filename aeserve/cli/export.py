@@ -52,16 +52,21 @@ def _echo_result(r) -> None:
 @click.option("--preferred-batch-sizes", default=None, help="e.g. 64,256 [default: max/4,max]")
 @click.option("--queue-delay-us", type=int, default=100, show_default=True, help="dynamic batching delay")
 @click.option("--warmup", is_flag=True, help="add model_warmup (zeros at batch 1 and max)")
+@click.option("--prior", default=None, help="card entries JSON from `aeserve fit-prior --out` to embed")
 def export_command(ckpt: str, repo: str, name: str | None, max_batch: int, kind: str, instances: int,
                    fp16: bool, quantize: str | None, max_psnr_drop: float | None,
-                   preferred_batch_sizes: str | None, queue_delay_us: int, warmup: bool) -> None:
+                   preferred_batch_sizes: str | None, queue_delay_us: int, warmup: bool,
+                   prior: str | None) -> None:
     """Export a checkpoint's encoder and decoder as the next version in a Triton repository."""
     from ..export.exporter import export_checkpoint
+    from ..export.manifest import read_card_entries
+
+    extra = None if prior is None else read_card_entries(prior)
 
     _echo_result(export_checkpoint(ckpt, repo, name, max_batch=max_batch, kind=kind, instances=instances,
                                    fp16=fp16, preferred_batch_sizes=_int_list(preferred_batch_sizes),
                                    queue_delay_us=queue_delay_us, warmup=warmup, quantize=quantize,
-                                   max_psnr_drop_db=max_psnr_drop))
+                                   max_psnr_drop_db=max_psnr_drop, card_extra=extra))
 
 
 @click.command("regenerate")

@@ -40,9 +40,9 @@ def finetune_command(ckpt: str, labels: int, mode: str, data: str | None, steps:
     from .. import checkpoint
     from ..export.classifier import export_classifier
     from ..export.triton_config import ServingSettings
+    from ..export.writer import check_repository_path
     from ..finetune import finetune
     from ..repository import check_model_name
-    from ..export.writer import check_repository_path
 
     name = check_model_name(name if name is not None else Path(ckpt).stem)
     ServingSettings(max_batch=max_batch, kind=kind)

@@ -16,14 +16,14 @@ Outputs are written atomically, after the work succeeded.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 import numpy as np
 
 from ..errors import InputError
 from ..fileio import write_bytes_atomic
-from .client_verbs import (ARRAY_OUTPUTS, IMAGE_SUFFIXES, _check_out, _client, _connection, _data_options, _inputs,
-                           _write_images)
+from .client_verbs import ARRAY_OUTPUTS, IMAGE_SUFFIXES, _check_out, _client, _connection, _data_options, _inputs, _write_images
 
 
 def _mask(mask_png: str | None, box: str | None, h: int, w: int) -> np.ndarray:
@@ -41,6 +41,7 @@ def _mask(mask_png: str | None, box: str | None, h: int, w: int) -> np.ndarray:
         if bh < 1 or bw < 1 or not (0 <= top < h and 0 <= left < w):
             raise InputError(f"--box {box!r} is not a box inside the {h}x{w} image (TOP,LEFT,HEIGHT,WIDTH)")
         return restoration.box_mask(h, w, top, left, bh, bw)
+    assert mask_png is not None   # exactly one of mask_png / box, checked above
     m = load_images([mask_png], channels=1)[0, 0]
     return np.rint(m * 255).astype(np.uint8)
 
@@ -109,7 +110,7 @@ def upscale_command(sources, data, split, limit, from_full, out, compare, ncol, 
             x = load_images(sources[:limit] if limit else sources, channels=c.card.input_shape[0])
         else:
             x, _ = _inputs(c, sources, data, split, limit)
-        rows = []
+        rows: list[Any] = []
         if from_full is not None:
             if from_full not in c.upscale_factors:
                 raise InputError(f"--from-full {from_full}: model {c.model!r} upscales by "

@@ -22,11 +22,11 @@ from typing import Iterator
 import click
 
 from ..errors import ServerError
-from . import LOG_FORMAT
 from ..serve.access import API_KEY_ENV, API_KEY_HEADER, restricted_apis
 from ..serve.launcher import ServerHandle, serve
 from ..serve.options import MODEL_CONTROLS, MODES
 from ..serve.supervisor import RestartPolicy
+from . import LOG_FORMAT
 
 
 @contextmanager

@@ -88,7 +88,7 @@ def train_command(family: str, arch: str, latent_dim: int, data: str, epochs: in
         "hidden": _int_list("--hidden", hidden), "channels": _int_list("--channels", channels), "dense": dense,
     }
     hparams = {k: v for k, v in given.items() if v is not None}
-    kwargs = dict(family=family, arch=arch, latent_dim=latent_dim, data=data, epochs=epochs, batch_size=batch_size,
+    kwargs: dict[str, Any] = dict(family=family, arch=arch, latent_dim=latent_dim, data=data, epochs=epochs, batch_size=batch_size,
                   lr=lr, seed=seed, device=device, limit=limit, classes=_class_list(classes),
                   val_fraction=val_fraction, likelihood=likelihood, hparams=hparams, out=out or f"{family}.pt",
                   progress=not quiet, lr_schedule=lr_schedule)

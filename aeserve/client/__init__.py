@@ -15,22 +15,23 @@ item ``i`` depends only on ``(seed, i)``, so results do not depend on ``n``, chu
 concurrency or the runtime. Every bad input raises a typed ``aeserve`` error.
 
 The package holds the core (``base``: connection, dispatch, encode/decode) and one module
-per group of operations (``generation``, ``scoring``, ``compression``, ``restoration``,
+per group of operations (``generation``, ``arithmetic``, ``scoring``, ``compression``, ``restoration``,
 ``maps``, ``features``), combined here.
 """
 
 from __future__ import annotations
 
+from .arithmetic import ArithmeticOps
 from .base import DEFAULT_MODEL, POSTERIORS, ClientBase
 from .compression import CompressionOps
 from .features import FeatureOps
-from .generation import GenerationOps
+from .generation import PRIORS, GenerationOps
 from .maps import MAP_METHODS, MapOps
 from .restoration import RestorationOps
 from .scoring import SCORE_METHODS, ScoringOps
 
 
-class Client(GenerationOps, ScoringOps, CompressionOps, RestorationOps, MapOps, FeatureOps, ClientBase):
+class Client(GenerationOps, ArithmeticOps, ScoringOps, CompressionOps, RestorationOps, MapOps, FeatureOps, ClientBase):
     """Encode, decode, generate, interpolate, denoise, score and compress with one model.
 
     ``url`` None -> embedded over ``repository`` if given, else ``$AESERVE_URL``, else embedded
@@ -44,4 +45,4 @@ class Client(GenerationOps, ScoringOps, CompressionOps, RestorationOps, MapOps, 
     """
 
 
-__all__ = ["Client", "DEFAULT_MODEL", "MAP_METHODS", "POSTERIORS", "SCORE_METHODS"]
+__all__ = ["Client", "DEFAULT_MODEL", "MAP_METHODS", "POSTERIORS", "PRIORS", "SCORE_METHODS"]

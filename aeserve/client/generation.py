@@ -8,32 +8,80 @@ import numpy as np
 
 from .. import latent, noise
 from ..checks import check_int
-from ..errors import InputError
+from ..errors import ConfigError, InputError, PriorMissingError
+from ..prior import LatentPrior
 from .base import ClientBase
+
+PRIORS = ("fitted", "standard")
 
 
 class GenerationOps(ClientBase):
     """Decode images from drawn or constructed latents."""
 
-    def generate(self, n: int, *, seed: int = 0, temperature: float = 1.0) -> np.ndarray:
-        """``n`` images decoded from z ~ N(0, T^2 I); item i depends only on (seed, i).
+    def generate(self, n: int, *, seed: int = 0, temperature: float = 1.0, prior: str | None = None,
+                 label: int | str | None = None) -> np.ndarray:
+        """``n`` images decoded from latents drawn from a prior; item i depends only on (seed, i).
 
-        Latents are drawn per chunk, so memory is the output plus one chunk per request in
-        flight. Raises InputError for n < 1, a negative/non-integer seed or a temperature
-        outside [0, MAX_TEMPERATURE]; SizeLimitError (before allocating) when the images
-        would take more than the Client's ``limits``.
+        ``c.generate(64, seed=0)``; ``c.generate(8, label=3)``; ``c.generate(8, label="Sneaker")``.
+        ``prior``: "fitted" (the Gaussian mixture in the card, ``z = mu_k + T L_k eps``),
+        "standard" (VAE only: ``z = T eps``, eps ~ N(0, I)), or None: fitted where the card
+        has one, else standard. ``label``: a class index or name; only the components of
+        that class are sampled (fitted prior of labelled data). Latents are drawn per chunk,
+        so memory is the output plus one chunk per request in flight.
+        Raises InputError (n < 1, bad seed, temperature outside [0, MAX_TEMPERATURE], unknown
+        label), SizeLimitError (before allocating, beyond the Client's ``limits``),
+        ConfigError (unknown prior; standard prior on a non-VAE), PriorMissingError (no fitted prior in the card:
+        fit one with ``aeserve fit-prior``), CardError (the card's prior is corrupt).
         """
         n = check_int(n, "n", minimum=1, detail=" (number of images)")
         t = _temperature(temperature)
         noise.check_seed(seed)
+        fitted = self._generation_prior(prior, label)
         dim = self.card.latent_dim
         self._limits.check_bytes(n * (self.image_bytes + 4 * dim), f"generate(n={n})")
+        cls = None if label is None or fitted is None else fitted.resolve_label(label, self.card.class_names)
 
         def work(s: int, e: int) -> np.ndarray:
-            z = noise.standard_normal(seed, s, e - s, dim)
-            return self._conn.runtime.decode(self.model, z * t)
+            if fitted is not None:
+                z = fitted.sample(seed, s, e - s, temperature=float(t), label=cls)
+            else:
+                z = noise.standard_normal(seed, s, e - s, dim) * t
+            return self._conn.runtime.decode(self.model, z)
 
         return self._map(int(n), work, desc="generate")[0]
+
+    @property
+    def prior(self) -> LatentPrior | None:
+        """The card's fitted latent prior (validated, fingerprint checked), or None. CardError if corrupt."""
+        cached = getattr(self, "_prior_cache", None)
+        if cached is None or cached[0] is not self.card:
+            cached = (self.card, LatentPrior.from_card(self.card))
+            self._prior_cache = cached
+        return cached[1]
+
+    def _generation_prior(self, prior: str | None, label: Any) -> LatentPrior | None:
+        """The fitted prior to sample, or None for the standard normal; raises as ``generate`` documents."""
+        if prior is not None and prior not in PRIORS:
+            raise ConfigError(f"unknown prior {prior!r}; expected one of {', '.join(PRIORS)} (or None: fitted "
+                              "where the model has one)")
+        if prior == "standard":
+            if label is not None:
+                raise InputError("label= needs the fitted prior (its class mixtures); drop prior='standard'")
+            if not self.card.is_vae:
+                raise ConfigError(f"model {self.model!r} is a {self.card.family!r} autoencoder: its codes do not "
+                                  "follow N(0, I), so the standard prior decodes to noise; use its fitted prior "
+                                  f"(fit one with `aeserve fit-prior --model {self.model}`)")
+            return None
+        fitted = self.prior
+        if fitted is None:
+            if prior is None and label is None and self.card.is_vae:
+                return None
+            why = ("label= needs a fitted prior with classes" if label is not None else
+                   "prior='fitted' was asked for" if prior == "fitted" else
+                   f"codes of family {self.card.family!r} do not follow N(0, I)")
+            raise PriorMissingError(f"model {self.model!r} has no fitted latent prior in its card ({why}); fit one "
+                                    f"with `aeserve fit-prior --model {self.model}`")
+        return fitted
 
     def interpolate(self, a: Any, b: Any, *, steps: int = 8, method: str = "slerp") -> np.ndarray:
         """``steps`` images along the latent path between images ``a`` and ``b`` (ends included)."""

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
@@ -165,7 +166,7 @@ def _check_args(split: str, limit: int | None,
     if isinstance(classes, (str, bytes)) or not isinstance(classes, (Sequence, np.ndarray)):
         raise ConfigError(f"classes must be {expected}; got {classes!r}")
     try:
-        items = list(classes)
+        items: list[Any] = list(classes)
         wanted = [c if isinstance(c, str) and c else operator.index(c) for c in items if not isinstance(c, bool)]
     except TypeError:
         items, wanted = [classes], []
@@ -221,13 +222,13 @@ def load_dataset(
     name, parts = _resolve(source)
     x, y, names = _select(parts, split, name)
     if wanted is not None:
-        wanted = resolve_classes(wanted, names, f"{name} ({split})")
+        labels = resolve_classes(wanted, names, f"{name} ({split})")
         if y is None:
-            raise DataError(f"{name} ({split}) has no labels, so classes={wanted} cannot filter it; expected a labelled source")
-        keep = np.isin(y, wanted)
+            raise DataError(f"{name} ({split}) has no labels, so classes={labels} cannot filter it; expected a labelled source")
+        keep = np.isin(y, labels)
         if not keep.any():
             present = ", ".join(str(c) for c in np.unique(y))
-            raise DataError(f"{name} ({split}) has no samples of classes {wanted}; classes present: {present}")
+            raise DataError(f"{name} ({split}) has no samples of classes {labels}; classes present: {present}")
         x, y = x[keep], y[keep]
     if limit is not None:
         x, y = x[:limit], (None if y is None else y[:limit])

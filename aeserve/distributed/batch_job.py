@@ -37,7 +37,7 @@ from ..progress import progress_bar
 from ..repository import default_repository
 from ..runtime import ENV_URL
 from ..runtime.urls import is_embedded
-from .ray_batch import ClientWorker, check_capacity, check_ops, check_workers, compute, connect_ray, remote_args
+from .ray_batch import ClientWorker, check_capacity, check_ops, check_workers, compute, connect_ray, import_ray, remote_args
 from .sources import Chunk, Plan, load_chunk, plan_input
 
 __all__ = ["BatchResult", "run_batch"]
@@ -165,6 +165,7 @@ def run_batch(ops: str | Sequence[str], input: str | os.PathLike[str], output: s
     from .. import Client
 
     started = time.perf_counter()
+    import_ray()
     (ops, options), workers = check_ops(ops, options), check_workers(workers)
     output = Path(output)
     if output.exists() and not overwrite:
@@ -245,5 +246,8 @@ def _aeserve_cause(e: BaseException) -> BaseException | None:
         cause = getattr(e, "cause", None)
         if isinstance(cause, AeserveError):
             return cause
-        e = e.__cause__ or e.__context__
+        nxt = e.__cause__ or e.__context__
+        if nxt is None:
+            return None
+        e = nxt
     return None

@@ -174,7 +174,7 @@ def _endpoint(rdzv_endpoint: str | None, nnodes: int, node_rank: int) -> tuple[s
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ConfigError(f"--rdzv-endpoint must be HOST:PORT of the node with --node-rank 0 "
                           f"(e.g. 10.0.0.1:29500), got {rdzv_endpoint!r}")
-    return "static", rdzv_endpoint, {"rank": node_rank}
+    return "static", str(rdzv_endpoint), {"rank": node_rank}
 
 
 def _signal_handlers() -> dict[int, Any]:

@@ -31,7 +31,7 @@ from ..checks import check_int
 from ..errors import ConfigError, ServerUnavailableError
 from .sources import load_chunk, plan_input
 
-__all__ = ["OPS", "ClientWorker", "check_ops", "check_workers", "compute", "connect_ray", "check_capacity",
+__all__ = ["OPS", "ClientWorker", "check_ops", "check_workers", "compute", "import_ray", "connect_ray", "check_capacity",
            "remote_args", "map_dataset", "read_dataset"]
 
 OPS = ("encode", "reconstruct", "score", "compress", "features")
@@ -96,6 +96,17 @@ class ClientWorker:
         return {self.id_column: batch[self.id_column], **out}
 
 
+def import_ray() -> Any:
+    """The ``ray`` module with Ray Data loaded; ConfigError naming the extra if it is not installed."""
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        raise ConfigError("Ray batch jobs need the `distributed` extra: pip install 'aeserve[distributed]' "
+                          f"(ray[data], pyarrow); {e}") from None
+    return ray
+
+
 def connect_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     """Make sure Ray is initialised; True if this call started a local instance.
 
@@ -104,8 +115,7 @@ def connect_ray(address: str | None, *, num_cpus: int | None = None) -> bool:
     that cluster, whose port is probed first. Raises ServerUnavailableError, and ConfigError
     when a local Ray would need more than this machine's CPUs.
     """
-    import ray
-
+    ray = import_ray()
     if address is None and ray.is_initialized():
         return False
     if address is None and num_cpus is not None and num_cpus > _local_cpus():

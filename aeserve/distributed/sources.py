@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def _image_shape(path: Path) -> tuple[int, int, int]:
 def _npy_header(f: Any, where: str) -> tuple[tuple[int, ...], np.dtype]:
     try:
         version = np.lib.format.read_magic(f)
-        shape, _, dtype = np.lib.format._read_array_header(f, version)  # noqa: SLF001 - numpy's header reader
+        shape, _, dtype = np.lib.format._read_array_header(f, version)  # type: ignore[attr-defined]  # numpy's header reader
     except (ValueError, OSError, EOFError) as e:
         raise DataError(f"cannot read {where} as a numpy array: {_one_line(e)}") from None
     return tuple(shape), dtype
@@ -115,7 +116,8 @@ def _npz_keys(path: Path) -> list[str]:
             keys = [n[:-4] for n in z.namelist() if n.endswith(".npy")]
     except (OSError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read {path} as .npz: {_one_line(e)}") from None
-    for wanted in (["x"], [k for k in ("x_train", "x_test") if k in keys]):
+    candidates: tuple[list[str], ...] = (["x"], [k for k in ("x_train", "x_test") if k in keys])
+    for wanted in candidates:
         if wanted and all(k in keys for k in wanted):
             return wanted
     if len(keys) == 1:
@@ -176,7 +178,7 @@ def _files(root: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
 
 
-def plan_input(path: str | Path, *, chunk_rows: int = 1024, column: str = "image") -> Plan:
+def plan_input(path: str | os.PathLike[str], *, chunk_rows: int = 1024, column: str = "image") -> Plan:
     """Plan a batch job over ``path`` (see module doc): shards, chunks of ``chunk_rows`` rows.
 
     Raises DataError (missing path, nothing readable, unreadable shard, shapes that differ

@@ -13,7 +13,7 @@ Modules: ``core`` (evaluate), ``reconstruction`` (MSE/PSNR, denoising, PCA basel
 
 from __future__ import annotations
 
-from .core import SECTIONS, evaluate, evaluate_one_class, targets
+from .core import SECTIONS, evaluate, evaluate_one_class
 from .report import ANCHORS, format_table, write_json
 
-__all__ = ["ANCHORS", "SECTIONS", "evaluate", "evaluate_one_class", "format_table", "targets", "write_json"]
+__all__ = ["ANCHORS", "SECTIONS", "evaluate", "evaluate_one_class", "format_table", "write_json"]

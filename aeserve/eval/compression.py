@@ -52,7 +52,7 @@ def _roundtrip(img: np.ndarray, fmt: str, options: dict[str, Any]) -> tuple[int,
 
 def codec_settings() -> list[tuple[str, str, str, dict[str, Any]]]:
     """``(codec, setting, PIL format, save options)`` for every point of the comparison."""
-    rows = [("png", "optimize", "PNG", {"optimize": True}),
+    rows: list[tuple[str, str, str, dict[str, Any]]] = [("png", "optimize", "PNG", {"optimize": True}),
             ("webp-lossless", "m6", "WEBP", {"lossless": True, "quality": 100, "method": 6})]
     rows += [("webp", f"q{q}", "WEBP", {"quality": q, "method": 6}) for q in WEBP_QUALITIES]
     rows += [("jpeg", f"q{q}", "JPEG", {"quality": q, "optimize": True}) for q in JPEG_QUALITIES]

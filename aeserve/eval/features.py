@@ -48,7 +48,7 @@ def feature_accuracy(client: Any, train: Any, test: Any, *, label_counts: Sequen
     out: dict[str, Any] = {"feature_dim": int(f_train.shape[1]), "pca_k": pca_k, "n_test": len(test.x)}
     for count in label_counts:
         idx = np.arange(len(train.y)) if count is None else select_labels(train.y, count, n_classes, seed)
-        row = {"probe": _logreg(f_train[idx], train.y[idx], f_test, test.y),
+        row: dict[str, float | None] = {"probe": _logreg(f_train[idx], train.y[idx], f_test, test.y),
                "pixels_logreg": _logreg(flat_train[idx], train.y[idx], flat_test, test.y),
                "pca_logreg": _logreg(p_train[idx], train.y[idx], p_test, test.y)}
         if ckpt is not None:

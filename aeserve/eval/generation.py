@@ -48,6 +48,7 @@ def generation_quality(client: Any, x_test: np.ndarray, *, n: int = 10000, seed:
     real = clf.predict(x_test)
     out: dict[str, Any] = {
         "n": int(n), "seed": int(seed), "temperature": float(temperature),
+        "prior": "fitted" if getattr(client, "prior", None) is not None else "standard",
         **_summary(gen),
         "frechet_distance": metrics.frechet_distance(gen.features, real.features),
         "classifier": os.path.basename(str(classifier)),

@@ -80,7 +80,10 @@ def likelihood(client: Any, x: np.ndarray, *, k: int = 5000, seed: int = 0, bina
     iwae = metrics.iwae_bound(lw)
     elbo = metrics.elbo_from_log_weights(lw)
     n = len(x)
-    se = (lambda v: float(np.std(v, ddof=1) / math.sqrt(n)) if n > 1 else float("nan"))
+
+    def se(v: np.ndarray) -> float:
+        return float(np.std(v, ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+
     out = {
         "nll_iwae": float(-iwae.mean()), "nll_iwae_se": se(iwae),
         "nll_elbo": float(-elbo.mean()), "nll_elbo_se": se(elbo),

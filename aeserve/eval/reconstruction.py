@@ -55,7 +55,7 @@ class PCABaseline:
 
 def quality(x: np.ndarray, x_hat: np.ndarray) -> dict[str, float]:
     """``{"mse", "psnr", "psnr_mean"}`` of ``x_hat`` against ``x``."""
-    per = metrics.mse(x, x_hat, per_sample=True)
+    per = np.asarray(metrics.mse(x, x_hat, per_sample=True))
     return {"mse": float(per.mean()), "psnr": metrics.psnr_from_mse(float(per.mean())),
             "psnr_mean": float(np.mean(metrics.psnr_from_mse(per)))}
 

@@ -56,7 +56,7 @@ def bicubic(x_low: np.ndarray, factor: int) -> np.ndarray:
     for i in range(n):
         for k in range(c):
             out[i, k] = np.asarray(Image.fromarray(x_low[i, k].astype(np.float32), mode="F")
-                                   .resize((w * factor, h * factor), Image.BICUBIC))
+                                   .resize((w * factor, h * factor), Image.Resampling.BICUBIC))
     return np.clip(out, 0.0, 1.0)
 
 
@@ -69,7 +69,7 @@ def superresolution(client: Any, x: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in client.upscale_factors:
         low = restoration.downsample(x, f)
-        row = {"low_shape": list(low.shape[1:]), "n": len(x), "model": _score(x, client.upscale(low)),
+        row: dict[str, Any] = {"low_shape": list(low.shape[1:]), "n": len(x), "model": _score(x, client.upscale(low)),
                "bicubic": _score(x, bicubic(low, f)), "nearest": _score(x, restoration.upsample(low, f))}
         row["model_minus_bicubic_db"] = row["model"]["psnr"] - row["bicubic"]["psnr"]
         out[f"x{f}"] = row

@@ -23,6 +23,7 @@ passed (at least 3 times) after one warm-up call; the median call time is report
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import time
@@ -140,13 +141,14 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
         for op in ops:
             for b in batch_sizes:
                 x = x_all[:b]
-                fns: dict[str, Callable[[], Any]] = {
-                    "ort": (lambda: bare.generate(rng.standard_normal((b, card.latent_dim), dtype=np.float32)))
-                    if op == "generate" else (lambda: bare.reconstruct(x)),
-                }
+                fns: dict[str, Callable[[], Any]] = {}
+                if op == "generate":
+                    fns["ort"] = lambda: bare.generate(rng.standard_normal((b, card.latent_dim), dtype=np.float32))
+                else:
+                    fns["ort"] = lambda: bare.reconstruct(x)
                 for name, c in clients.items():
-                    fns[name] = ((lambda c=c: c.generate(b, seed=1)) if op == "generate"
-                                 else (lambda c=c: c.reconstruct(x)))
+                    fns[name] = (functools.partial(c.generate, b, seed=1) if op == "generate"
+                                 else functools.partial(c.reconstruct, x))
                 if net is not None:
                     fns["torch"] = _torch_fn(net, op, x, card.latent_dim)
                 for backend, fn in fns.items():

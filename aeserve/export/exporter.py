@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from ..errors import ConfigError, ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
@@ -63,13 +63,16 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
                  max_batch: int = 256, kind: str = "gpu", instances: int = 1, fp16: bool = False,
                  preferred_batch_sizes: Sequence[int] | None = None, queue_delay_us: int = 100,
                  warmup: bool = False, version: int | None = None, quantize: str | None = None,
-                 max_psnr_drop_db: float | None = None, calibration=None, gate_images=None) -> ExportResult:
+                 max_psnr_drop_db: float | None = None, calibration=None, gate_images=None,
+                 card_extra: Mapping[str, str] | None = None) -> ExportResult:
     """Export ``model`` (an ``aeserve.models.Autoencoder``) as model ``name`` into ``repo``.
 
     ``name`` defaults to the card's ``name``, else ``<dataset>_<family>``. ``version``
     defaults to the next free one; an explicit version that exists is refused.
     ``quantize="int8"`` writes int8 graphs instead (``aeserve.export.quantize.quantize_pair``
     with ``max_psnr_drop_db``, ``calibration`` and ``gate_images``).
+    ``card_extra``: entries added to the exported card (e.g. the fitted prior from
+    ``aeserve fit-prior --out``); a prior among them must pass its checks (CardError).
     """
     card = getattr(model, "card", None)
     if card is None or not hasattr(model, "encoder") or not hasattr(model, "decoder"):
@@ -92,6 +95,11 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
 
         check_max_drop(0.0 if max_psnr_drop_db is None else max_psnr_drop_db)
 
+    named_card = export_card(card.with_extra(**dict(card_extra)) if card_extra else card, name, fp16)
+    if card_extra:
+        from ..prior import LatentPrior
+
+        LatentPrior.from_card(named_card)  # fingerprint, factors, dim: CardError before any work
     model = cpu_copy(model)
     log.info("export %s: building the encoder and decoder graphs (fp16=%s)", name, fp16)
     enc, dec = export_graphs(model, name, fp16=fp16)
@@ -99,7 +107,6 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
                check_parity(dec, model.decoder, max_batch=settings.max_batch))
     log.info("export %s: parity gate passed (max abs diff %.2e)", name, max(r.max_abs_diff for r in reports))
 
-    named_card = export_card(card, name, fp16)
     quant = None
     if quantize:
         enc, dec, quant, named_card = _int8(enc, dec, named_card, max_psnr_drop_db, calibration, gate_images)

@@ -37,7 +37,7 @@ import signal
 import tempfile
 import threading
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 TMP_PREFIX = ".aeserve-tmp-"   # inside the root; next to it: ".<root name>" + TMP_PREFIX
 JOURNAL = "commit.json"
@@ -268,7 +268,7 @@ def signals_held() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    old: dict[int, object] = {}
+    old: dict[signal.Signals, Any] = {}
     try:
         for sig in (signal.SIGINT, signal.SIGTERM):
             old[sig] = signal.signal(sig, lambda signum, frame: pending.append(signum))
@@ -279,9 +279,9 @@ def signals_held() -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for sig in dict.fromkeys(pending):
-            handler = old.get(sig)
+        for signum in dict.fromkeys(pending):
+            handler = old.get(signal.Signals(signum))
             if callable(handler):
-                handler(sig, None)
+                handler(signum, None)
             elif handler in (signal.SIG_DFL, None):
-                os.kill(os.getpid(), sig)
+                os.kill(os.getpid(), signum)

@@ -9,7 +9,9 @@
       "name": "mnist_vae", "max_batch": 256, "kind": "gpu", "instances": 1,
       "preferred_batch_sizes": [64, 256], "queue_delay_us": 100, "version": 1}]
 
-Optional keys: ``fp16`` (false), ``warmup`` (false). ``regenerate`` exports every entry
+Optional keys: ``fp16`` (false), ``warmup`` (false), ``prior`` (a JSON file of card entries
+written by ``aeserve fit-prior --out``, relative to the manifest; they are added to the
+exported card, so the fitted prior ships without refitting). ``regenerate`` exports every entry
 into a staging directory next to ``repo``, then replaces the Triton models the manifest
 owns (``<name>_encoder``, ``<name>_decoder``) in one journaled commit (see
 ``journal``): a kill at any point is completed by the next open, and every other model
@@ -37,7 +39,7 @@ from .writer import check_repository_path
 DEFAULT_MANIFEST = "export/manifest.json"
 _REQUIRED = {"checkpoint": str, "name": str, "max_batch": int, "kind": str, "instances": int,
              "preferred_batch_sizes": list, "queue_delay_us": int, "version": int}
-_OPTIONAL = {"fp16": bool, "warmup": bool}
+_OPTIONAL = {"fp16": bool, "warmup": bool, "prior": str}
 
 
 @dataclass(frozen=True)
@@ -52,12 +54,29 @@ class ManifestEntry:
     version: int
     fp16: bool = False
     warmup: bool = False
+    prior: Path | None = None   # resolved against the manifest's directory
 
     def export_options(self) -> dict:
-        """Keyword arguments for ``export_model``/``export_checkpoint``."""
+        """Keyword arguments for ``export_model``/``export_checkpoint`` (reads the prior file)."""
         return {"max_batch": self.max_batch, "kind": self.kind, "instances": self.instances,
                 "preferred_batch_sizes": self.preferred_batch_sizes, "queue_delay_us": self.queue_delay_us,
-                "fp16": self.fp16, "warmup": self.warmup, "version": self.version}
+                "fp16": self.fp16, "warmup": self.warmup, "version": self.version,
+                "card_extra": None if self.prior is None else read_card_entries(self.prior)}
+
+
+def read_card_entries(path: str | os.PathLike[str]) -> dict[str, str]:
+    """A JSON object of card entries (``{"prior": ..., "prior.sha256": ...}``); ConfigError if unreadable."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"card entries file {path} does not exist; write it with `aeserve fit-prior --out`") \
+            from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"card entries file {path} is not readable JSON: {e}") from None
+    if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        raise ConfigError(f"card entries file {path} must be a JSON object of strings")
+    return raw
 
 
 def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[ManifestEntry]:
@@ -68,7 +87,7 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
     except FileNotFoundError:
         raise ConfigError(f"export manifest {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from None
+        raise ConfigError(f"export manifest {path} is not readable JSON: {e}") from e
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"export manifest {path} must be a non-empty JSON list of model entries")
     entries, names = [], set()
@@ -91,7 +110,8 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> list[Manif
             checkpoint=(path.parent / item["checkpoint"]), name=item["name"], max_batch=item["max_batch"],
             kind=item["kind"], instances=item["instances"],
             preferred_batch_sizes=tuple(item["preferred_batch_sizes"]), queue_delay_us=item["queue_delay_us"],
-            version=item["version"], fp16=item.get("fp16", False), warmup=item.get("warmup", False)))
+            version=item["version"], fp16=item.get("fp16", False), warmup=item.get("warmup", False),
+            prior=None if "prior" not in item else path.parent / item["prior"]))
     return entries
 
 
@@ -110,7 +130,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
         recover(root)
         staging = make_staging_dir(root, "regen-")
     except OSError as e:
-        raise ExportError(f"cannot create a staging directory for {root}: {e}") from None
+        raise ExportError(f"cannot create a staging directory for {root}: {e}") from e
     fresh, old = staging / "new", staging / "old"
     ok = False
     try:
@@ -124,7 +144,7 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
         commit(root, staging, steps)
         ok = True
     except OSError as e:
-        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from None
+        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and not ok:

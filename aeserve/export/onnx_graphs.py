@@ -22,7 +22,7 @@ import io
 import logging
 import warnings
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import onnx
 import torch
@@ -110,7 +110,7 @@ def _export_one(role: str, module: nn.Module, example: torch.Tensor, input_name:
     try:
         onnx.checker.check_model(proto, full_check=True)
     except Exception as e:  # onnx raises several types (ValidationError, InferenceError)
-        raise ExportError(f"the exported {role} graph fails onnx.checker: {e}") from None
+        raise ExportError(f"the exported {role} graph fails onnx.checker: {e}") from e
     return Graph(role, proto, input_name, tuple(example.shape[1:]), output_names, output_shape, exporter, fp16)
 
 
@@ -138,11 +138,17 @@ def _to_onnx(role: str, module: nn.Module, example: torch.Tensor, input_name: st
                               dynamic_axes=axes, do_constant_folding=True)
     except Exception as e:  # noqa: BLE001
         raise ExportError(f"ONNX export of the {role} failed with both exporters: dynamo: {first}; "
-                          f"torchscript: {type(e).__name__}: {e}") from None
+                          f"torchscript: {type(e).__name__}: {e}") from e
     return onnx.load_from_string(buf.getvalue()), "torchscript"
 
 
-def pair_id(encoder: Graph, decoder: Graph) -> str:
+class Serialized(Protocol):
+    """Anything with ``serialize() -> bytes`` (a ``Graph``, or a wrapped loaded proto)."""
+
+    def serialize(self) -> bytes: ...
+
+
+def pair_id(encoder: Serialized, decoder: Serialized) -> str:
     """The export id of a pair: the first 32 hex digits of SHA-256 over both graphs' bytes
     (as exported, before the id is added). Equal graphs give equal ids on every machine."""
     digest = hashlib.sha256()

@@ -65,7 +65,7 @@ def check_parity(graph: Graph, module: nn.Module, *, max_batch: int,
     try:
         sess = cpu_session(graph.serialize())
     except Exception as e:  # noqa: BLE001 - ORT raises its own exception types
-        raise ExportError(f"ONNX Runtime cannot load the exported {graph.role}: {e}") from None
+        raise ExportError(f"ONNX Runtime cannot load the exported {graph.role}: {e}") from e
     got_in = [i.name for i in sess.get_inputs()]
     got_out = [o.name for o in sess.get_outputs()]
     if got_in != [graph.input_name] or got_out != list(graph.output_names):
@@ -80,7 +80,7 @@ def check_parity(graph: Graph, module: nn.Module, *, max_batch: int,
         try:
             outs = sess.run(None, {graph.input_name: feed})
         except Exception as e:  # noqa: BLE001
-            raise ExportError(f"ONNX Runtime failed to run the {graph.role} at batch {n}: {e}") from None
+            raise ExportError(f"ONNX Runtime failed to run the {graph.role} at batch {n}: {e}") from e
         with torch.no_grad():
             ref = module(torch.from_numpy(feed))
         refs = [t.numpy() for t in (ref if isinstance(ref, tuple) else (ref,))]

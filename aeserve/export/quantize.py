@@ -155,6 +155,7 @@ def quantize_graph(graph: Graph, method: str, calibration: np.ndarray | None = N
         src.write_bytes(graph.serialize())
         try:
             if method == "static":
+                assert calibration is not None  # checked above
                 quantize_static(str(src), str(dst), _Reader(graph.input_name, calibration),
                                 quant_format=QuantFormat.QOperator, per_channel=True,
                                 weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8)

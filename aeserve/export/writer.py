@@ -89,7 +89,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
         root.mkdir(parents=True, exist_ok=True)
         tmp = make_staging_dir(root)
     except OSError as e:
-        raise ExportError(f"cannot write to model repository {root}: {e}") from None
+        raise ExportError(f"cannot write to model repository {root}: {e}") from e
     ok = False
     try:
         steps: list[Step] = []
@@ -105,7 +105,7 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
         commit(root, tmp, steps)
         ok = True
     except OSError as e:
-        raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from None
+        raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if created and not ok:

@@ -107,7 +107,7 @@ def _build_conv(input_shape: Sequence[int], latent_dim: int, n_heads: int, hpara
 
 ARCHITECTURES = {"mlp": _build_mlp, "conv": _build_conv}
 # hyper-parameters each architecture reads, with their defaults (the rest belong to the family)
-ARCH_DEFAULTS = {"mlp": {"hidden": list(DEFAULT_HIDDEN)},
+ARCH_DEFAULTS: dict[str, dict[str, Any]] = {"mlp": {"hidden": list(DEFAULT_HIDDEN)},
                  "conv": {"channels": list(DEFAULT_CHANNELS), "dense": DEFAULT_CONV_DENSE}}
 ARCH_HPARAMS = {arch: tuple(d) for arch, d in ARCH_DEFAULTS.items()}
 

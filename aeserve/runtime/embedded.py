@@ -19,11 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from ..errors import ClientClosedError, InferenceError, RepositoryError
 from ..ort_session import session_options
 from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
-from ..contract import (CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT,
-                        encoder_outputs)
 from .base import ModelInfo, Runtime, check_pair, check_request
 
 log = logging.getLogger(__name__)
@@ -32,9 +31,9 @@ log = logging.getLogger(__name__)
 def _ort() -> Any:
     try:
         import onnxruntime
-    except ImportError:
+    except ImportError as e:
         raise InferenceError("the embedded runtime needs ONNX Runtime: pip install 'aeserve[cpu]' "
-                             "(or 'aeserve[gpu]'), or pass a Triton URL") from None
+                             "(or 'aeserve[gpu]'), or pass a Triton URL") from e
     return onnxruntime
 
 
@@ -115,7 +114,7 @@ class EmbeddedRuntime(Runtime):
                     sess = None
                 if sess is not None:
                     return sess
-            raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from None
+            raise InferenceError(f"ONNX Runtime cannot load {path}: {_short(e)}") from e
         used = sess.get_providers()
         if providers[0] == "CUDAExecutionProvider" and used[0] != "CUDAExecutionProvider":
             log.warning("ONNX Runtime runs %s on %s although CUDA was requested (no usable GPU?)", path, used[0])
@@ -164,7 +163,7 @@ class EmbeddedRuntime(Runtime):
         try:
             res = sess.run(outputs, feeds)
         except Exception as e:
-            raise InferenceError(f"ONNX Runtime failed on {graph}: {_short(e)}") from None
+            raise InferenceError(f"ONNX Runtime failed on {graph}: {_short(e)}") from e
         return [np.asarray(r, dtype=np.float32) for r in res]
 
     def close(self) -> None:

@@ -9,13 +9,12 @@ HTTP or gRPC is chosen by URL scheme (``http://host[:8000]``, ``grpc://host[:800
 Construction checks that the server is ready (ServerUnavailableError otherwise, within
 ``connect_timeout``). Every request has an explicit deadline (``timeout``). Each thread gets
 its own tritonclient client (the HTTP client is gevent-based and not shareable between
-threads). Every tritonclient/socket/gevent/gRPC failure is mapped to an aeserve error:
-ServerUnavailableError, ModelNotReadyError, ModelNotFoundError, TimeoutError, InferenceError.
+threads). Every tritonclient/socket/gevent/gRPC failure is mapped to an aeserve error by
+``aeserve.runtime.triton_errors`` (by type and status code) and chained to its cause.
 """
 
 from __future__ import annotations
 
-import builtins
 import logging
 import threading
 import weakref
@@ -23,12 +22,22 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import (AeserveError, CardError, ClientClosedError, InferenceError, InputError,
-                      ModelNotFoundError, ModelNotReadyError, ServerError, ServerUnavailableError, TimeoutError)
 from ..card import ModelCard
 from ..checks import check_seconds
 from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
+from ..errors import (
+    AeserveError,
+    CardError,
+    ClientClosedError,
+    InferenceError,
+    ModelNotFoundError,
+    ModelNotReadyError,
+    ServerError,
+    ServerUnavailableError,
+    TimeoutError,
+)
 from .base import ModelInfo, Runtime, check_pair, check_request
+from .triton_errors import map_error, short_text
 from .urls import Endpoint, parse_url
 
 ENC, DEC, CLF = "_encoder", "_decoder", "_classifier"
@@ -64,7 +73,7 @@ class TritonRuntime(Runtime):
                                                       network_timeout=network_timeout, ssl=ep.ssl)
             return self._tc.InferenceServerClient(ep.address, ssl=ep.ssl)
         except Exception as e:
-            raise ServerUnavailableError(f"cannot create a client for {self.target}: {_text(e)}") from None
+            raise ServerUnavailableError(f"cannot create a client for {self.target}: {short_text(e)}") from e
 
     def _client(self) -> Any:
         c = getattr(self._local, "client", None)
@@ -80,8 +89,9 @@ class TritonRuntime(Runtime):
         return c
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, model: str | None = None,
-              client: Any = None, deadline: float | None = None, **kwargs: Any) -> Any:
-        """Run one tritonclient call, mapping every failure to an aeserve error."""
+              client: Any = None, deadline: float | None = None, loaded: bool = False, **kwargs: Any) -> Any:
+        """Run one tritonclient call, mapping every failure to an aeserve error (``triton_errors``);
+        ``loaded``: ``model`` was ready before, so "not found" now means unloaded."""
         if self.endpoint.protocol == "grpc":
             kwargs["client_timeout"] = deadline or self.timeout
         c = client if client is not None else self._client()
@@ -92,11 +102,12 @@ class TritonRuntime(Runtime):
         except BaseException as e:  # gevent.Timeout derives from BaseException
             if isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit)):
                 raise
-            err = map_error(e, what=what, target=self.target, model=model, timeout=deadline or self.timeout)
+            err = map_error(e, what=what, target=self.target, model=model, timeout=deadline or self.timeout,
+                            loaded=loaded)
             if client is None and isinstance(err, ServerUnavailableError):
                 log.warning("%s: %s; dropping this thread's connection, the next call reconnects", what, err)
                 self._drop_thread_client(c)
-            raise err from None
+            raise err from e
 
     def _drop_thread_client(self, c: Any) -> None:
         """Forget this thread's connection after the server went away, so the next call
@@ -115,7 +126,7 @@ class TritonRuntime(Runtime):
             ready = self._call("readiness check", lambda c, **kw: c.is_server_ready(**kw),
                                client=probe, deadline=self.connect_timeout)
         except (TimeoutError, InferenceError) as e:
-            raise ServerUnavailableError(f"Triton server at {self.target} failed its readiness check: {e}") from None
+            raise ServerUnavailableError(f"Triton server at {self.target} failed its readiness check: {e}") from e
         finally:
             _close_quietly(probe)
         if not ready:
@@ -124,17 +135,33 @@ class TritonRuntime(Runtime):
 
     def _index(self) -> dict[str, str]:
         """Triton model name -> state (READY, UNAVAILABLE, ...)."""
-        if self.endpoint.protocol == "http":
-            rows = self._call("repository index", lambda c, **kw: c.get_model_repository_index(**kw))
-        else:
-            rows = self._call("repository index",
-                              lambda c, **kw: c.get_model_repository_index(as_json=True, **kw)).get("models", [])
+        try:
+            if self.endpoint.protocol == "http":
+                rows = self._call("repository index", lambda c, **kw: c.get_model_repository_index(**kw))
+            else:
+                rows = self._call("repository index",
+                                  lambda c, **kw: c.get_model_repository_index(as_json=True, **kw)).get("models", [])
+        except ServerUnavailableError as e:
+            # Triton's gRPC frontend answers a restricted repository API with UNAVAILABLE:
+            # a server that is live has refused us rather than gone away.
+            if self.endpoint.protocol == "grpc" and self._live():
+                raise ServerError(f"repository index on {self.target} refused: the server restricts this API "
+                                  "to callers with its API key") from e
+            raise
         out: dict[str, str] = {}
         for r in rows or []:
             name, state = r.get("name", ""), r.get("state", "")
             if out.get(name) != "READY":
                 out[name] = state
         return out
+
+    def _live(self) -> bool:
+        """Does the server answer a liveness probe (within ``connect_timeout``)?"""
+        try:
+            return bool(self._call("liveness check", lambda c, **kw: c.is_server_live(**kw),
+                                   deadline=self.connect_timeout))
+        except AeserveError:
+            return False
 
     def models(self) -> list[str]:
         idx = self._index()
@@ -163,7 +190,7 @@ class TritonRuntime(Runtime):
         try:
             card = ModelCard.from_dict(params)
         except CardError as e:
-            raise CardError(f"{enc} on {self.target}: {e}") from None
+            raise CardError(f"{enc} on {self.target}: {e}") from e
         mbs = min(int(cfg.get("max_batch_size", 0) or 0), int(dec_cfg.get("max_batch_size", 0) or 0))
         if mbs < 1:
             raise CardError(f"model {name!r} on {self.target} has max_batch_size {mbs}; expected >= 1")
@@ -253,7 +280,7 @@ class TritonRuntime(Runtime):
             res = c.infer(graph, [inp], outputs=outs, **kw)
             return [res.as_numpy(o) for o in outputs]
 
-        got = self._call("inference", run, model=graph)
+        got = self._call("inference", run, model=graph, loaded=True)
         for o, a in zip(outputs, got):
             if a is None or a.shape[0] != arr.shape[0]:
                 raise InferenceError(f"{graph} on {self.target} returned no/misshaped output {o!r} "
@@ -272,63 +299,6 @@ class TritonRuntime(Runtime):
 def _params(config: dict[str, Any]) -> dict[str, str]:
     """A model config's (JSON) ``parameters`` as a flat string map (the model card)."""
     return {k: (v or {}).get("string_value", "") for k, v in (config.get("parameters") or {}).items()}
-
-
-# ---- error mapping -------------------------------------------------------------------
-_UNAVAILABLE = ("StatusCode.UNAVAILABLE", "StatusCode.CANCELLED", "503", "502", "504")
-
-
-def map_error(e: BaseException, *, what: str, target: str, model: str | None = None,
-              timeout: float | None = None) -> AeserveError:
-    """Translate a tritonclient / gRPC / socket / gevent exception into an aeserve error."""
-    where = f"{what}{f' of {model!r}' if model else ''} on {target}"
-    status, msg = _status_and_message(e)
-    low = msg.lower()
-    if _is_timeout(e, status, low):
-        return TimeoutError(f"{where} did not complete within {timeout:g} s; the server is slow or hung "
-                            "(raise the timeout or check the server)")
-    if "unknown model" in low or "not found" in low or status == "StatusCode.NOT_FOUND":
-        if "no available version" in low or "not ready" in low:
-            return ModelNotReadyError(f"{where}: model is not ready ({msg})")
-        return ModelNotFoundError(f"{where}: model not found ({msg}); list models with Client.models()")
-    if "is restricted, expecting header" in low:
-        return ServerError(f"{where} refused: the server restricts this API to callers with its API key ({msg})")
-    if "not ready" in low or "no available version" in low or "is unavailable" in low:
-        return ModelNotReadyError(f"{where}: model is not ready ({msg})")
-    if status in _UNAVAILABLE or isinstance(e, (OSError, EOFError)) or _is_transport(e):
-        return ServerUnavailableError(f"{where} failed: server unreachable ({msg}); check the URL and that the server is running")
-    return InferenceError(f"{where} failed: {msg}")
-
-
-def _status_and_message(e: BaseException) -> tuple[str, str]:
-    status, msg = "", ""
-    if hasattr(e, "status") and callable(e.status) and hasattr(e, "message"):  # InferenceServerException
-        status, msg = str(e.status() or ""), str(e.message() or "")
-    elif hasattr(e, "code") and callable(e.code) and hasattr(e, "details"):   # raw grpc.RpcError
-        try:
-            status, msg = str(e.code()), str(e.details() or "")
-        except Exception:
-            pass
-    msg = msg or _text(e)
-    return status, msg.strip().splitlines()[0][:300] if msg.strip() else type(e).__name__
-
-
-def _is_timeout(e: BaseException, status: str, low: str) -> bool:
-    if status == "StatusCode.DEADLINE_EXCEEDED" or isinstance(e, builtins.TimeoutError):
-        return True
-    if type(e).__name__ == "Timeout" and type(e).__module__.startswith("gevent"):
-        return True
-    return "deadline exceeded" in low or "timed out" in low
-
-
-def _is_transport(e: BaseException) -> bool:
-    mod = type(e).__module__ or ""
-    return mod.startswith(("geventhttpclient", "gevent", "http.client", "ssl", "grpc"))
-
-
-def _text(e: BaseException) -> str:
-    s = str(e).strip()
-    return (s.splitlines()[0] if s else type(e).__name__)[:300]
 
 
 def _close_quietly(c: Any) -> None:

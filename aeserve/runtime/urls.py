@@ -70,7 +70,7 @@ def parse_url(url: str) -> Endpoint:
         parts = urlsplit(text)
         port = parts.port
     except ValueError as e:
-        raise ConfigError(f"server URL {text!r} is malformed ({e}); expected e.g. grpc://localhost:8001") from None
+        raise ConfigError(f"server URL {text!r} is malformed ({e}); expected e.g. grpc://localhost:8001") from e
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:
         raise ConfigError(f"unsupported URL scheme {scheme!r} in {text!r}; expected one of "

@@ -21,6 +21,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import ServerError
 
@@ -35,7 +36,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-def spawn(cmd: list[str], *, env: dict[str, str], sink: object, die_with_parent: bool | None = None) -> subprocess.Popen:
+def spawn(cmd: list[str], *, env: dict[str, str], sink: Any, die_with_parent: bool | None = None) -> subprocess.Popen:
     """Start ``cmd`` as the leader of a new session (so a terminal's Ctrl-C reaches only us and
     we decide how the server stops). With ``die_with_parent`` the child also gets SIGTERM
     when the spawning *thread* ends (PR_SET_PDEATHSIG), so no server outlives this process;

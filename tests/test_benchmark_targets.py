@@ -1,0 +1,50 @@
+"""benchmarks/targets.py: the project's targets, applied by model to ``aeserve eval`` reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "targets.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("benchmark_targets", _PATH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_targets_apply_by_model_and_read_dotted_keys(bench):
+    report = {"card": {"family": "dae", "latent_dim": 32, "likelihood": "bernoulli"}, "data": {"name": "mnist"},
+              "sections": {"reconstruction": {"mse": 0.008}, "denoising": {"gaussian_0.5": {"psnr_denoised": 19.5}},
+                           "compression": {"model": {"bytes_per_image": 23.0, "psnr": 19.9}},
+                           "anomaly": {"skipped": "no models"}}}
+    got = {t["metric"]: t["met"] for t in bench.targets(report)}
+    assert got == {"denoising.gaussian_0.5.psnr_denoised": True,      # latent 32: no MSE target
+                   "compression.model.bytes_per_image": False}         # 23 B but below 20 dB
+    report["data"]["name"], report["sections"]["anomaly"] = "fashion-mnist", {"mean_auroc_pct": 93.5}
+    assert {t["metric"]: t["met"] for t in bench.targets(report)}["anomaly.mean_auroc_pct"] is True   # goal 93 here
+
+
+def test_one_class_report_is_checked_and_the_exit_code_says_missed(bench, tmp_path, capsys):
+    report = {"card": None, "data": {"name": "mnist"}, "sections": {"anomaly": {"mean_auroc_pct": 85.0}}}
+    assert [(t["metric"], t["met"]) for t in bench.targets(report)] == [("anomaly.mean_auroc_pct", False)]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(report))
+    assert bench.main([str(path)]) == 1
+    assert "target anomaly.mean_auroc_pct >= 97.0: 85 -> missed" in capsys.readouterr().out
+    report["sections"]["anomaly"]["mean_auroc_pct"] = 97.5
+    path.write_text(json.dumps(report))
+    assert bench.main([str(path)]) == 0
+
+
+def test_shipped_results_are_reports_it_reads(bench):
+    results = _PATH.parent / "results"
+    for name in ("eval_mnist_vae.json", "one_class_mnist.json"):
+        report = json.loads((results / name).read_text())
+        assert bench.targets(report), name

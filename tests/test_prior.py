@@ -1,0 +1,143 @@
+"""aeserve.prior: the Gaussian-mixture latent prior, its card form, checks, density and sampling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+
+from aeserve import noise
+from aeserve.card import ModelCard
+from aeserve.errors import CardError, InputError
+from aeserve.prior import FINGERPRINT_KEY, PRIOR_KEY, LatentPrior, component_bytes
+
+
+def make_prior(k: int = 3, d: int = 4, labels: bool = True, seed: int = 0) -> LatentPrior:
+    rng = np.random.default_rng(seed)
+    w = rng.random(k) + 0.1
+    a = rng.standard_normal((k, d, d)) * 0.3
+    cov = a @ a.transpose(0, 2, 1) + 0.5 * np.eye(d)
+    return LatentPrior(w / w.sum(), rng.standard_normal((k, d)) * 3, np.linalg.cholesky(cov),
+                       np.arange(k) % 2 if labels else None)
+
+
+def card_with(prior: LatentPrior, d: int = 4) -> ModelCard:
+    return ModelCard("ae", "mlp", (1, 8, 8), d, "bernoulli", "toy", {}).with_extra(**prior.card_entries())
+
+
+def test_card_roundtrip_is_exact_in_float32_and_fingerprinted():
+    p = make_prior()
+    entries = p.card_entries()
+    assert entries[FINGERPRINT_KEY] == hashlib.sha256(entries[PRIOR_KEY].encode()).hexdigest()
+    q = LatentPrior.from_card(card_with(p))
+    np.testing.assert_array_equal(q.means, p.means.astype(np.float32))
+    np.testing.assert_array_equal(q.chol, p.chol.astype(np.float32))
+    np.testing.assert_allclose(q.weights, p.weights)
+    assert q.labels.tolist() == [0, 1, 0] and q.classes == (0, 1)
+    assert q.to_json() == p.to_json()  # canonical: re-encoding gives the same string
+    assert len(entries[PRIOR_KEY]) <= 3 * component_bytes(4) + 120  # + the fixed header
+
+
+def test_card_without_prior_gives_none():
+    assert LatentPrior.from_card(ModelCard("vae", "mlp", (1, 8, 8), 4, "bernoulli", "toy", {})) is None
+
+
+def test_tampered_prior_fails_its_fingerprint():
+    card = card_with(make_prior())
+    doc = json.loads(card.get(PRIOR_KEY))
+    doc["weights"][0] += 1e-3
+    bad = card.with_extra(**{PRIOR_KEY: json.dumps(doc, separators=(",", ":"))})
+    with pytest.raises(CardError, match="fingerprint"):
+        LatentPrior.from_card(bad)
+
+
+def _refingerprinted(card: ModelCard, doc: dict) -> ModelCard:
+    text = json.dumps(doc, separators=(",", ":"))
+    return card.with_extra(**{PRIOR_KEY: text, FINGERPRINT_KEY: hashlib.sha256(text.encode()).hexdigest()})
+
+
+def test_non_positive_definite_factor_is_refused_even_with_a_valid_fingerprint():
+    p = make_prior()
+    chol = p.chol.copy()
+    chol[1, 2, 2] = -0.5
+    doc = json.loads(p.to_json())
+    doc["chol"] = json.loads(LatentPrior(p.weights, p.means, np.abs(chol), p.labels).to_json())["chol"]
+    ok = _refingerprinted(card_with(p), doc)
+    LatentPrior.from_card(ok)  # abs(): a valid factor
+    rows, cols = np.tril_indices(4)
+    import base64
+    doc["chol"] = base64.b64encode(chol[:, rows, cols].astype("<f4").tobytes()).decode()
+    with pytest.raises(CardError, match="positive"):
+        LatentPrior.from_card(_refingerprinted(card_with(p), doc))
+
+
+@pytest.mark.parametrize("change, match", [
+    (lambda d: d.update(weights=[0.5, 0.2, 0.2]), "sum to 1"),
+    (lambda d: d.update(weights=[1.2, -0.1, -0.1]), "positive"),
+    (lambda d: d.update(means=d["means"][:-8]), "floats"),
+    (lambda d: d.update(kind="flow"), "prior"),
+    (lambda d: d.pop("dim"), "missing"),
+    (lambda d: d.update(labels=[0, 1]), "labels"),
+])
+def test_malformed_priors_raise_card_errors(change, match):
+    p = make_prior()
+    doc = json.loads(p.to_json())
+    change(doc)
+    with pytest.raises(CardError, match=match):
+        LatentPrior.from_card(_refingerprinted(card_with(p), doc))
+
+
+def test_non_finite_and_wrong_dim_priors_are_refused():
+    p = make_prior()
+    with pytest.raises(CardError, match="finite"):
+        LatentPrior(p.weights, np.where(np.eye(3, 4) > 0, np.nan, p.means), p.chol)
+    with pytest.raises(CardError, match="latent_dim"):
+        LatentPrior.from_card(card_with(p, d=5).with_extra(**p.card_entries()))
+
+
+def test_log_density_matches_a_direct_gaussian_mixture():
+    p = make_prior(labels=False)
+    z = np.random.default_rng(1).standard_normal((7, 4)) * 2
+    want = np.zeros(7)
+    for w, m, L in zip(p.weights, p.means, p.chol):
+        cov = L @ L.T
+        diff = z - m
+        maha = np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
+        want += w * np.exp(-0.5 * maha) / np.sqrt((2 * np.pi) ** 4 * np.linalg.det(cov))
+    np.testing.assert_allclose(p.log_density(z), np.log(want), rtol=1e-9)
+    with pytest.raises(InputError):
+        p.log_density(np.zeros((2, 3)))
+
+
+def test_sampling_is_counter_based_and_follows_the_mixture():
+    p = make_prior(k=3, labels=True)
+    a = p.sample(3, 0, 8)
+    b = p.sample(3, 0, 200)
+    np.testing.assert_array_equal(a, b[:8])
+    np.testing.assert_array_equal(p.sample(3, 57, 1), b[57:58])
+    assert not np.array_equal(p.sample(4, 0, 8), a)
+    # item i = mu_c + T * L_c eps_i with eps the standard normal rows of the same seed
+    eps = noise.standard_normal(3, 0, 200, 4).astype(np.float64)
+    resid = b.astype(np.float64)[:, None, :] - p.means[None]
+    fit = [np.abs(np.linalg.solve(p.chol[k], resid[:, k].T).T - eps).max(1) for k in range(3)]
+    assert np.all(np.min(fit, axis=0) < 1e-4)
+    big = p.sample(0, 0, 20000)
+    comp = np.argmin([np.abs(big - m).sum(1) for m in p.means], axis=0)
+    np.testing.assert_allclose(np.bincount(comp, minlength=3) / 20000, p.weights, atol=0.02)
+
+
+def test_temperature_and_labels():
+    p = make_prior(k=3, labels=True)
+    at_zero = p.sample(1, 0, 50, temperature=0.0)
+    assert {tuple(r) for r in at_zero} <= {tuple(m) for m in p.means.astype(np.float32)}
+    only1 = p.sample(1, 0, 50, temperature=0.0, label=1)
+    np.testing.assert_array_equal(only1, np.repeat(p.means[1:2].astype(np.float32), 50, axis=0))
+    assert p.resolve_label(1) == 1 and p.resolve_label("0") == 0
+    assert p.resolve_label("odd", ["even", "odd"]) == 1
+    for bad in (2, -1, "seven", 1.0, True):
+        with pytest.raises(InputError, match="unknown"):
+            p.resolve_label(bad, ["even", "odd"])
+    with pytest.raises(InputError, match="no classes"):
+        make_prior(labels=False).resolve_label(0)
