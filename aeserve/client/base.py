@@ -262,6 +262,15 @@ class ClientBase:
             return out["mu"]
         return noise.posterior_samples(out["mu"], out["logvar"], seed, 1, start=start)[0]
 
+    def _posterior_decodes(self, xb: np.ndarray, seed: int, k: int,
+                           start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """VAE, one chunk (items ``start..``): ``(x_hats (k, m, *input_shape), mu, logvar)`` from
+        ``k`` posterior draws per image (``noise.posterior_samples``), decoded in this thread."""
+        out = self._conn.runtime.encode(self.model, xb)
+        mu, logvar = out["mu"], out["logvar"]
+        z = noise.posterior_samples(mu, logvar, seed, k, start=start).reshape(k * len(xb), self.card.latent_dim)
+        return self._decode_all(z).reshape(k, len(xb), *self.card.input_shape), mu, logvar
+
     def _decode_all(self, z: np.ndarray) -> np.ndarray:
         """Decode latents in max_batch_size pieces in the calling thread."""
         rt, mbs = self._conn.runtime, self._info.max_batch_size

@@ -43,14 +43,12 @@ class MapOps(ClientBase):
                               "use method='mse'")
         check_int(k, "k", minimum=1, detail=" (posterior samples per image)")
         noise.check_seed(seed)
-        k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
+        k = int(k)
         sigma = self.card.sigma
 
         def nll(s: int, e: int) -> np.ndarray:
-            xb, m = x[s:e], e - s
-            out = self._conn.runtime.encode(self.model, xb)
-            z = noise.posterior_samples(out["mu"], out["logvar"], seed, k, start=s).reshape(k * m, dim)
-            x_hats = self._decode_all(z).reshape(k, m, *shape)
+            xb = x[s:e]
+            x_hats = self._posterior_decodes(xb, seed, k, s)[0]
             lead = x_hats.ndim  # per element: nothing summed
             if self.card.likelihood == "bernoulli":
                 ll = metrics.log_bernoulli(xb[None], x_hats, lead=lead)

@@ -52,7 +52,7 @@ class ScoringOps(ClientBase):
                               "use method='mse'")
         check_int(k, "k", minimum=1, detail=" (posterior samples per image)")
         noise.check_seed(seed)
-        k, dim, shape = int(k), self.card.latent_dim, self.card.input_shape
+        k, dim = int(k), self.card.latent_dim
         sigma = self.card.sigma
         per_chunk = max(1, self._info.max_batch_size // k)
         at_once = min(len(x), per_chunk) * min(self._conn.batcher.max_in_flight, -(-len(x) // per_chunk))
@@ -60,12 +60,8 @@ class ScoringOps(ClientBase):
                                  f"anomaly_score(method='elbo', k={k}) on {len(x)} images")
 
         def elbo(s: int, e: int) -> np.ndarray:
-            xb, m = x[s:e], e - s
-            out = self._conn.runtime.encode(self.model, xb)
-            mu, logvar = out["mu"], out["logvar"]
-            z = noise.posterior_samples(mu, logvar, seed, k, start=s).reshape(k * m, dim)
-            x_hats = self._decode_all(z).reshape(k, m, *shape)
-            return anomaly.neg_elbo(xb, x_hats, mu, logvar, self.card.likelihood, sigma=sigma)
+            x_hats, mu, logvar = self._posterior_decodes(x[s:e], seed, k, s)
+            return anomaly.neg_elbo(x[s:e], x_hats, mu, logvar, self.card.likelihood, sigma=sigma)
 
         return self._map(len(x), elbo, size=max(1, self._info.max_batch_size // k), desc="score")[0]
 
