@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -104,17 +105,16 @@ def test_staging_inside_root_when_parent_unusable(tmp_path, monkeypatch):
     assert temp_dirs(tmp_path / "repo") == [] and Repository(tmp_path / "repo").models() == ["m"]
 
 
-# ---- killing a real export process halfway -----------------------------------------------
+# ---- killing a writer process halfway through staging ----------------------------------
+# (kills inside the commit itself, at every step: tests/test_export_journal.py)
 
 SCRIPT = textwrap.dedent("""
-    import sys, time
+    import pickle, sys, time
     from pathlib import Path
-    import torch
-    from aeserve.card import ModelCard
-    from aeserve.models import build_model
-    from aeserve.export import export_model, writer
+    import tritonclient.grpc          # as in a real export: gRPC's threads are running
+    from aeserve.export import writer
 
-    repo, name, marker, pause_after = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+    repo, files, marker, pause_after = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
     real, written = writer.write_file, []
 
     def pausing(path, data):
@@ -125,16 +125,16 @@ SCRIPT = textwrap.dedent("""
             time.sleep(120)
 
     writer.write_file = pausing
-    torch.manual_seed(0)
-    model = build_model(ModelCard("ae", "mlp", (1, 8, 8), 4, "bernoulli", "toy", {"hparams": '{"hidden": [16]}'}))
-    export_model(model.eval(), repo, name, max_batch=8)
+    writer.write_models(repo, pickle.loads(files.read_bytes()))
     print("finished")
 """)
 
 
 def run_and_interrupt(tmp_path: Path, repo: Path, name: str, pause_after: int, sig: int) -> subprocess.CompletedProcess:
     marker = tmp_path / f"marker-{name}-{pause_after}-{sig}"
-    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(repo), name, str(marker), str(pause_after)],
+    staged_files = tmp_path / f"files-{name}.pkl"
+    staged_files.write_bytes(pickle.dumps(files(name, payload=b"v2")))
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, str(repo), str(staged_files), str(marker), str(pause_after)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not marker.exists():

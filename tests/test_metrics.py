@@ -185,7 +185,8 @@ def test_no_foreign_exception_for_any_bad_argument(name):
     fn = getattr(metrics, name)
     params = list(inspect.signature(fn).parameters.values())
     required = [p for p in params if p.default is inspect.Parameter.empty and p.kind == p.POSITIONAL_OR_KEYWORD]
-    keywords = {p.name: "bernoulli" for p in params if p.default is inspect.Parameter.empty and p.kind == p.KEYWORD_ONLY}
+    keywords = {p.name: "bernoulli" for p in params
+                if p.default is inspect.Parameter.empty and p.kind == p.KEYWORD_ONLY}
     optional = [p.name for p in params if p.default is not inspect.Parameter.empty]
     for base in (np.full((3, 4), 0.5), np.ones((2, 3, 4)), np.arange(4.0)):
         for slot in range(len(required) + len(optional)):
