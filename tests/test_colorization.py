@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from PIL import Image
 
 from aeserve import Client, restoration
-
-from cli_helpers import run_cli
 
 COLOURS = np.array([[0.9, 0.1, 0.1], [0.1, 0.2, 0.9], [0.1, 0.8, 0.2]], np.float32)
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from aeserve import Client, restoration
-
 from apps_helpers import restoration_repository
 from eval_fixtures import write_prior_vae
+
+from aeserve import Client, restoration
 
 pytestmark = pytest.mark.triton
 TOL = dict(rtol=1e-5, atol=1e-5)

@@ -139,10 +139,11 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
     ok = False
     try:
         results = [export_checkpoint(e.checkpoint, fresh, e.name, **e.export_options()) for e in entries]
-        for e, r in zip(entries, results):
-            if e.classifier != ("classifier" in r.paths):
-                raise ConfigError(f"{manifest}: entry {e.name!r} says classifier={str(e.classifier).lower()}, but "
-                                  f"{e.checkpoint} is {'a' if 'classifier' in r.paths else 'not a'} finetune classifier")
+        for entry, r in zip(entries, results):
+            if entry.classifier != ("classifier" in r.paths):
+                raise ConfigError(f"{manifest}: entry {entry.name!r} says classifier={str(entry.classifier).lower()}, "
+                                  f"but {entry.checkpoint} is {'a' if 'classifier' in r.paths else 'not a'} "
+                                  "finetune classifier")
         steps: list[Step] = []
         for triton_name in (e.name + suffix for e in entries
                             for suffix in ((CLASSIFIER_SUFFIX,) if e.classifier else (ENCODER_SUFFIX, DECODER_SUFFIX))):
