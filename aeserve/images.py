@@ -19,8 +19,10 @@ import numpy as np
 
 from .errors import DataError, InputError
 
-__all__ = ["as_batch", "as_latents", "save_grid", "load_images", "read_image", "read_images", "to_uint8"]
+__all__ = ["IMAGE_SUFFIXES", "as_batch", "as_latents", "save_grid", "load_images", "read_image", "read_images", "to_uint8"]
 
+# file suffixes read as images (by Pillow) wherever a path may name an image
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _FLOAT_KINDS = (np.float16, np.float32, np.float64)
 
 

@@ -27,9 +27,8 @@ import numpy as np
 
 from ..errors import DataError, InputError, SplitNotFoundError
 from ..fileio import write_bytes_atomic
-from ..images import as_batch
+from ..images import IMAGE_SUFFIXES, as_batch
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 ARRAY_OUTPUTS = (".png", ".npy")
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from ..errors import InputError
 from ..fileio import write_bytes_atomic
-from .client_verbs import ARRAY_OUTPUTS, IMAGE_SUFFIXES, _check_out, _client, _connection, _data_options, _inputs, _write_images
+from ..images import IMAGE_SUFFIXES
+from .client_verbs import ARRAY_OUTPUTS, _check_out, _client, _connection, _data_options, _inputs, _write_images
 
 
 def _mask(mask_png: str | None, box: str | None, h: int, w: int) -> np.ndarray:

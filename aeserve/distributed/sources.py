@@ -34,10 +34,10 @@ import numpy as np
 from ..checks import check_int
 from ..data.formats import check_pixels
 from ..errors import ConfigError, DataError
+from ..images import IMAGE_SUFFIXES
 
 __all__ = ["IMAGE_SUFFIXES", "Shard", "Chunk", "Plan", "plan_input", "load_chunk"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 ARRAY_SUFFIXES = (".npy", ".npz", ".parquet")
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")  # as aeserve.images.load_images reads them
 ACCEPTED = ("an image file or folder (" + ", ".join(IMAGE_SUFFIXES) + "), .npy/.npz shards, "

@@ -21,12 +21,12 @@ import torch
 
 from ..contract import CLASSIFIER_OUTPUT, ENCODER_INPUT
 from ..errors import ExportError
-from ..repository import CLASSIFIER_SUFFIX, CONFIG_FILENAME, DEFAULT_REPOSITORY, check_model_name
-from .exporter import ExportResult
+from ..repository import CLASSIFIER_SUFFIX, CONFIG_FILENAME, DEFAULT_REPOSITORY
+from .exporter import ExportResult, export_target
 from .onnx_graphs import EXAMPLE_BATCH, _export_one, export_card
 from .parity import check_parity
-from .triton_config import ServingSettings, build_config, config_text
-from .writer import check_repository_path, write_models
+from .triton_config import build_config, config_text
+from .writer import write_models
 
 INPUT, OUTPUT = ENCODER_INPUT, CLASSIFIER_OUTPUT
 
@@ -46,12 +46,9 @@ def export_classifier(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, 
         raise ExportError(f"expected an aeserve.finetune.ClassifierModel, got {type(model).__name__}")
     if fp16 or quantize is not None:
         raise ExportError("fp16/int8 export is not offered for classifiers; export them in fp32")
-    name = check_model_name(name if name is not None else (card.name or f"{card.dataset}_{card.family}"))
-    settings = ServingSettings(max_batch=max_batch, kind=kind, instances=instances,
-                               preferred_batch_sizes=None if preferred_batch_sizes is None
-                               else tuple(preferred_batch_sizes),
-                               queue_delay_us=queue_delay_us, warmup=warmup)
-    root = check_repository_path(repo)
+    name, settings, root = export_target(card, name, repo, max_batch=max_batch, kind=kind, instances=instances,
+                                         preferred_batch_sizes=preferred_batch_sizes,
+                                         queue_delay_us=queue_delay_us, warmup=warmup)
     named = export_card(card, name, False)
     n_classes = len(named.class_names or ())
     was_training = model.training

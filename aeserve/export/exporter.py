@@ -26,8 +26,9 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from ..card import ModelCard
 from ..errors import ConfigError, ExportError
 from ..repository import CONFIG_FILENAME, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX, check_model_name
 from .onnx_graphs import Graph, export_card, export_graphs, pair_id, write_card
@@ -59,6 +60,20 @@ class ExportResult:
         return max((p.max_abs_diff for p in self.parity), default=0.0)
 
 
+
+def export_target(card: ModelCard, name: str | None, repo: str | os.PathLike[str], *,
+                  preferred_batch_sizes: Sequence[int] | None, **serving: Any) -> tuple[str, ServingSettings, Path]:
+    """The checked model name (default: the card's ``name``, else ``<dataset>_<family>``),
+    its ``ServingSettings`` and the repository root an export writes to.
+
+    Raises ExportError/RepositoryError for a bad name or root, ConfigError for bad settings.
+    """
+    name = check_model_name(name if name is not None else (card.name or f"{card.dataset}_{card.family}"))
+    settings = ServingSettings(preferred_batch_sizes=None if preferred_batch_sizes is None
+                               else tuple(preferred_batch_sizes), **serving)
+    return name, settings, check_repository_path(repo)
+
+
 def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name: str | None = None, *,
                  max_batch: int = 256, kind: str = "gpu", instances: int = 1, fp16: bool = False,
                  preferred_batch_sizes: Sequence[int] | None = None, queue_delay_us: int = 100,
@@ -78,12 +93,9 @@ def export_model(model, repo: str | os.PathLike[str] = DEFAULT_REPOSITORY, name:
     if card is None or not hasattr(model, "encoder") or not hasattr(model, "decoder"):
         raise ExportError(f"expected an aeserve Autoencoder (with .card, .encoder, .decoder), "
                           f"got {type(model).__name__}")
-    name = check_model_name(name if name is not None else (card.name or f"{card.dataset}_{card.family}"))
-    settings = ServingSettings(max_batch=max_batch, kind=kind, instances=instances,
-                               preferred_batch_sizes=None if preferred_batch_sizes is None
-                               else tuple(preferred_batch_sizes),
-                               queue_delay_us=queue_delay_us, warmup=warmup)
-    root = check_repository_path(repo)
+    name, settings, root = export_target(card, name, repo, max_batch=max_batch, kind=kind, instances=instances,
+                                         preferred_batch_sizes=preferred_batch_sizes,
+                                         queue_delay_us=queue_delay_us, warmup=warmup)
     if not isinstance(fp16, bool):
         raise ExportError(f"fp16 must be True or False, got {fp16!r}")
     if quantize not in (None, "int8") or (quantize and fp16):
