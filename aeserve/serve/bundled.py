@@ -4,7 +4,7 @@
     backends = b.prepare_backends("/tmp/work")   # backend dir with the Python backend + stub
     env = b.environment()                        # LD_LIBRARY_PATH / PATH for the binary
 
-Recipe (ARCHITECTURE.md, "Triton model repository"): the stub matching this interpreter
+Recipe: the stub matching this interpreter
 (``python_backend_stubs/3.X/triton_python_backend_stub``) goes next to
 ``backends/python/libtriton_python.so``; ``nvidia_pytriton.libs`` and the interpreter's
 shared-libpython directory come first on ``LD_LIBRARY_PATH``; this interpreter's ``bin``
