@@ -39,6 +39,8 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from ..errors import ExportError
+
 TMP_PREFIX = ".aeserve-tmp-"   # inside the root; next to it: ".<root name>" + TMP_PREFIX
 JOURNAL = "commit.json"
 _FORMAT = "aeserve-commit-1"
@@ -63,6 +65,34 @@ def make_staging_dir(root: Path, tag: str = "") -> Path:
         usable = False
     where, prefix = (parent, prefix) if usable else (inside, inside_prefix)
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{tag}", dir=where))
+
+
+
+@contextlib.contextmanager
+def staged(root: Path, tag: str = "", *, recover_first: bool = False) -> Iterator[Path]:
+    """A staging directory for one commit into ``root``, removed when the block ends.
+
+    ``root`` is created if missing and removed again (if still empty) when the block fails;
+    ``recover_first`` finishes dead writers' commits before staging. Raises ExportError
+    when ``root`` or the staging directory cannot be created.
+    """
+    created = not root.exists()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if recover_first:
+            recover(root)
+        staging = make_staging_dir(root, tag)
+    except OSError as e:
+        raise ExportError(f"cannot create a staging directory for model repository {root}: {e}") from e
+    ok = False
+    try:
+        yield staging
+        ok = True
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and not ok:
+            with contextlib.suppress(OSError):
+                root.rmdir()  # only if still empty
 
 
 def temp_dirs(root: Path) -> list[Path]:

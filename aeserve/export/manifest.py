@@ -35,7 +35,7 @@ from pathlib import Path
 from ..errors import ConfigError, ExportError
 from ..repository import CLASSIFIER_SUFFIX, DECODER_SUFFIX, DEFAULT_REPOSITORY, ENCODER_SUFFIX
 from .exporter import ExportResult, export_checkpoint
-from .journal import Step, commit, make_staging_dir, recover
+from .journal import Step, commit, staged
 from .writer import check_repository_path
 
 DEFAULT_MANIFEST = "export/manifest.json"
@@ -128,37 +128,25 @@ def regenerate(manifest: str | os.PathLike[str] = DEFAULT_MANIFEST,
     """
     entries = load_manifest(manifest)
     root = check_repository_path(repo)
-    created = not root.exists()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        recover(root)
-        staging = make_staging_dir(root, "regen-")
-    except OSError as e:
-        raise ExportError(f"cannot create a staging directory for {root}: {e}") from e
-    fresh, old = staging / "new", staging / "old"
-    ok = False
-    try:
-        results = [export_checkpoint(e.checkpoint, fresh, e.name, **e.export_options()) for e in entries]
-        for entry, r in zip(entries, results):
-            if entry.classifier != ("classifier" in r.paths):
-                raise ConfigError(f"{manifest}: entry {entry.name!r} says classifier={str(entry.classifier).lower()}, "
-                                  f"but {entry.checkpoint} is {'a' if 'classifier' in r.paths else 'not a'} "
-                                  "finetune classifier")
-        steps: list[Step] = []
-        for triton_name in (e.name + suffix for e in entries
-                            for suffix in ((CLASSIFIER_SUFFIX,) if e.classifier else (ENCODER_SUFFIX, DECODER_SUFFIX))):
-            if os.path.lexists(root / triton_name):
-                steps.append((root / triton_name, old / triton_name))
-            steps.append((fresh / triton_name, root / triton_name))
-        old.mkdir()
-        commit(root, staging, steps)
-        ok = True
-    except OSError as e:
-        raise ExportError(f"cannot move the regenerated models into {root}: {e}") from e
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created and not ok:
-            with contextlib.suppress(OSError):
-                root.rmdir()  # only if still empty
+    with staged(root, "regen-", recover_first=True) as staging:
+        fresh, old = staging / "new", staging / "old"
+        try:
+            results = [export_checkpoint(e.checkpoint, fresh, e.name, **e.export_options()) for e in entries]
+            for entry, r in zip(entries, results):
+                if entry.classifier != ("classifier" in r.paths):
+                    raise ConfigError(f"{manifest}: entry {entry.name!r} says "
+                                      f"classifier={str(entry.classifier).lower()}, but {entry.checkpoint} is "
+                                      f"{'a' if 'classifier' in r.paths else 'not a'} finetune classifier")
+            steps: list[Step] = []
+            for triton_name in (e.name + suffix for e in entries
+                                for suffix in ((CLASSIFIER_SUFFIX,) if e.classifier
+                                               else (ENCODER_SUFFIX, DECODER_SUFFIX))):
+                if os.path.lexists(root / triton_name):
+                    steps.append((root / triton_name, old / triton_name))
+                steps.append((fresh / triton_name, root / triton_name))
+            old.mkdir()
+            commit(root, staging, steps)
+        except OSError as e:
+            raise ExportError(f"cannot move the regenerated models into {root}: {e}") from e
     return [dataclasses.replace(r, paths={k: root / p.relative_to(fresh) for k, p in r.paths.items()})
             for r in results]

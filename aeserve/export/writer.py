@@ -28,7 +28,7 @@ from typing import Mapping
 
 from ..errors import ExportError, RepositoryError
 from ..repository import CONFIG_FILENAME, MODEL_FILENAME
-from .journal import TMP_PREFIX, Step, commit, make_staging_dir, recover, temp_dirs, write_file
+from .journal import TMP_PREFIX, Step, commit, recover, staged, temp_dirs, write_file
 
 __all__ = ["TMP_PREFIX", "check_repository_path", "existing_versions", "next_version", "reserve_version",
            "temp_dirs", "write_models"]
@@ -84,33 +84,21 @@ def write_models(root: str | os.PathLike[str], files: Mapping[str, tuple[str, by
     root = check_repository_path(root)
     names = list(files)
     version = reserve_version(root, names, version)
-    created = not root.exists()
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = make_staging_dir(root)
-    except OSError as e:
-        raise ExportError(f"cannot write to model repository {root}: {e}") from e
-    ok = False
-    try:
-        steps: list[Step] = []
-        for name, (config, model) in files.items():
-            (tmp / name / str(version)).mkdir(parents=True)
-            write_file(tmp / name / str(version) / MODEL_FILENAME, model)
-            write_file(tmp / name / CONFIG_FILENAME, config.encode())
-            if (root / name).exists():  # version first (inert until the config names it), config last
-                steps.insert(0, (tmp / name / str(version), root / name / str(version)))
-                steps.append((tmp / name / CONFIG_FILENAME, root / name / CONFIG_FILENAME))
-            else:
-                steps.append((tmp / name, root / name))
-        commit(root, tmp, steps)
-        ok = True
-    except OSError as e:
-        raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if created and not ok:
-            with contextlib.suppress(OSError):
-                root.rmdir()  # only if still empty
+    with staged(root) as tmp:
+        try:
+            steps: list[Step] = []
+            for name, (config, model) in files.items():
+                (tmp / name / str(version)).mkdir(parents=True)
+                write_file(tmp / name / str(version) / MODEL_FILENAME, model)
+                write_file(tmp / name / CONFIG_FILENAME, config.encode())
+                if (root / name).exists():  # version first (inert until the config names it), config last
+                    steps.insert(0, (tmp / name / str(version), root / name / str(version)))
+                    steps.append((tmp / name / CONFIG_FILENAME, root / name / CONFIG_FILENAME))
+                else:
+                    steps.append((tmp / name, root / name))
+            commit(root, tmp, steps)
+        except OSError as e:
+            raise ExportError(f"writing to model repository {root} failed, nothing was changed: {e}") from e
     return version, {n: root / n / str(version) / MODEL_FILENAME for n in names}
 
 
