@@ -57,6 +57,14 @@ def _data_options(limit: int | None = None) -> Callable[[Callable[..., Any]], Ca
     return wrap
 
 
+def _grid_output(out_help: str, compare_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``--out`` (PNG grid or .npy), ``--compare`` and ``--ncol`` for a verb that writes images."""
+    def wrap(f: Callable[..., Any]) -> Callable[..., Any]:
+        f = click.option("--ncol", type=int, default=None, help="grid columns")(f)
+        f = click.option("--compare", is_flag=True, help=compare_help)(f)
+        return click.option("--out", required=True, help=out_help)(f)
+    return wrap
+
 def _client(url: str | None, model: str | None, repo: str | None, quiet: bool) -> Any:
     from ..client import Client
 
@@ -186,9 +194,7 @@ def interpolate_command(images: tuple[str, ...], steps: int, method: str, out: s
 
 @click.command("denoise")
 @_data_options()
-@click.option("--out", required=True, help="clean.png grid, or clean.npy")
-@click.option("--compare", is_flag=True, help="PNG: alternate rows of inputs and outputs")
-@click.option("--ncol", type=int, default=None, help="grid columns")
+@_grid_output("clean.png grid, or clean.npy", "PNG: alternate rows of inputs and outputs")
 @_connection
 def denoise_command(sources: tuple[str, ...], data: str | None, split: str | None, limit: int | None, out: str,
                     compare: bool, ncol: int | None, url: str | None, model: str | None, repo: str | None,

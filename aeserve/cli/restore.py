@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import write_bytes_atomic
 from ..images import IMAGE_SUFFIXES
-from .client_verbs import ARRAY_OUTPUTS, _check_out, _client, _connection, _data_options, _inputs, _write_images
+from .client_verbs import ARRAY_OUTPUTS, _check_out, _client, _connection, _data_options, _grid_output, _inputs, _write_images
 
 
 def _mask(mask_png: str | None, box: str | None, h: int, w: int) -> np.ndarray:
@@ -73,9 +73,7 @@ def _stack_rows(rows: list[np.ndarray], cols: int) -> np.ndarray:
 @_data_options()
 @click.option("--mask", "mask_png", default=None, help="mask PNG, white = missing (same size as the images)")
 @click.option("--box", default=None, help="missing box TOP,LEFT,HEIGHT,WIDTH, e.g. 7,7,14,14")
-@click.option("--out", required=True, help="filled.png grid, or filled.npy")
-@click.option("--compare", is_flag=True, help="PNG: rows of masked input above the filled result")
-@click.option("--ncol", type=int, default=None, help="grid columns")
+@_grid_output("filled.png grid, or filled.npy", "PNG: rows of masked input above the filled result")
 @_connection
 def inpaint_command(sources, data, split, limit, mask_png, box, out, compare, ncol, url, model, repo, quiet) -> None:
     """Fill the missing pixels of images (known pixels are kept exactly)."""
@@ -96,9 +94,7 @@ def inpaint_command(sources, data, split, limit, mask_png, box, out, compare, nc
 @_data_options()
 @click.option("--from-full", "from_full", type=int, default=None,
               help="inputs are full-size: downsample them by this factor first (to try the model)")
-@click.option("--out", required=True, help="big.png grid, or big.npy")
-@click.option("--compare", is_flag=True, help="PNG with --from-full: rows low-res (nearest), upscaled, original")
-@click.option("--ncol", type=int, default=None, help="grid columns")
+@_grid_output("big.png grid, or big.npy", "PNG with --from-full: rows low-res (nearest), upscaled, original")
 @_connection
 def upscale_command(sources, data, split, limit, from_full, out, compare, ncol, url, model, repo, quiet) -> None:
     """Raise the resolution of low-resolution images (x2 or x4, as the model's card says)."""
@@ -128,9 +124,7 @@ def upscale_command(sources, data, split, limit, from_full, out, compare, ncol, 
 
 @click.command("colorize")
 @_data_options()
-@click.option("--out", required=True, help="colour.png grid, or colour.npy")
-@click.option("--compare", is_flag=True, help="PNG: rows of greyscale input above the colour result")
-@click.option("--ncol", type=int, default=None, help="grid columns")
+@_grid_output("colour.png grid, or colour.npy", "PNG: rows of greyscale input above the colour result")
 @_connection
 def colorize_command(sources, data, split, limit, out, compare, ncol, url, model, repo, quiet) -> None:
     """Add colour to greyscale images (colour inputs are reduced to grey first only with a dataset)."""
