@@ -21,7 +21,7 @@ TARGETS: dict[str, tuple[tuple[str, ...], str, float]] = {
     "denoising.gaussian_0.5.psnr_denoised": (("denoising", "gaussian_0.5", "psnr_denoised"), ">=", 19.0),
     "likelihood.nll_iwae": (("likelihood", "nll_iwae"), "<=", 88.0),
     "generation.confident_share": (("generation", "confident_share"), ">=", 0.90),
-    "anomaly.mean_auroc_pct": (("anomaly", "mean_auroc_pct"), ">=", 97.0),          # Fashion-MNIST: 93
+    "anomaly.mean_auroc_pct": (("anomaly", "mean_auroc_pct"), ">=", 97.5),          # Fashion-MNIST: 93
     "compression.model.bytes_per_image": (("compression", "model", "bytes_per_image"), "<=", 24.0),  # at >= 20 dB
 }
 FASHION_AUROC_GOAL = 93.0

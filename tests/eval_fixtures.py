@@ -104,3 +104,17 @@ def write_prior_vae(root: Path, name: str, p: float = 0.5, latent: int = 3, like
                  [_tensor("z", (latent,))], [_tensor("x_hat", SHAPE)],
                  [w, b, numpy_helper.from_array(np.array([-1, *SHAPE], np.int64), "shape")], "dec")
     write_model(root, name, _card("vae", latent, likelihood), enc, dec)
+
+
+def add_unit_prior(root: Path, name: str, latent: int = 4) -> None:
+    """Give model ``name`` a fitted-prior card (one N(0, I) component over ``latent`` dims,
+    calibration mean 0 / std 1 for both terms) as its next version, so that the "density"
+    and "combined" scores run on it."""
+    import json
+
+    from aeserve.export.recard import write_card_version
+    from aeserve.prior import CALIBRATION_KEY, LatentPrior
+
+    prior = LatentPrior(np.ones(1), np.zeros((1, latent)), np.eye(latent)[None])
+    calibration = json.dumps({"nll": [0.0, 1.0], "log_mse": [0.0, 1.0], "n": 1})
+    write_card_version(root, name, {**prior.card_entries(), CALIBRATION_KEY: calibration})

@@ -64,6 +64,7 @@ def test_eval_one_class_only(tmp_path, capsys):
     test = load_dataset("mnist", "test", limit=200)
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), test.x[test.y == c].mean(0))
+        fx.add_unit_prior(tmp_path, model_name("mnist", c))
     code, stdout, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
                                     "--limit", "200", "--quiet"], capsys)
     assert code == 0, stderr

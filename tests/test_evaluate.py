@@ -12,7 +12,7 @@ import pytest
 from aeserve import metrics
 from aeserve.classifier import Classifier, default_classifier_path
 from aeserve.data import load_dataset
-from aeserve.errors import ConfigError, InputError, ModelNotFoundError
+from aeserve.errors import ConfigError, InputError, ModelNotFoundError, PriorMissingError
 from aeserve.eval import evaluate, evaluate_one_class, format_table, write_json
 from aeserve.eval.compression import codec_points, codec_settings, rate_distortion_plot
 from aeserve.eval.likelihood import binarize, likelihood
@@ -144,18 +144,49 @@ def test_one_class_protocol_equals_direct_auroc(tmp_path, test_set):
     x, y = test_set.x, test_set.y
     for c in (0, 1):   # "model" for class c reconstructs everything as class c's mean image
         fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
-    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(0, 1))
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(0, 1), method="mse")
     for c in (0, 1):
         direct = 100 * metrics.auroc(((x - x[y == c].mean(0)) ** 2).reshape(len(x), -1).mean(1), y != c)
         assert res["auroc_pct"][str(c)] == pytest.approx(direct, abs=1e-9)
     assert res["mean_auroc_pct"] == pytest.approx(np.mean(list(res["auroc_pct"].values())))
     assert res["auroc_pct"]["1"] > 90          # a mean "1" already separates ones from the rest
+    assert res["method"] == "mse"
+
+
+def test_one_class_default_score_is_combined_and_needs_the_prior(tmp_path, test_set):
+    x, y = test_set.x, test_set.y
+    name = model_name("mnist", 3)
+    fx.write_constant_ae(tmp_path, name, x[y == 3].mean(0))
+    with pytest.raises(PriorMissingError, match="fit-prior"):
+        one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,))
+    fx.add_unit_prior(tmp_path, name)
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,))
+    assert res["method"] == "combined"
+    # every code is 0 (one density for all), so the combined score ranks as the log MSE does
+    direct = 100 * metrics.auroc(((x - x[y == 3].mean(0)) ** 2).reshape(len(x), -1).mean(1), y != 3)
+    assert res["auroc_pct"]["3"] == pytest.approx(direct, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_train_one_class_writes_the_prior_the_combined_score_needs(tmp_path, test_set):
+    from aeserve import Client
+    from aeserve.eval.one_class import train_one_class
+
+    names = train_one_class("mnist", tmp_path, classes=(7,), recipe={"epochs": 1}, progress=False)
+    assert names == ["mnist_oneclass7"]
+    with Client(repository=tmp_path, model=names[0]) as c:
+        assert c.prior is not None and c.prior.dim == c.card.latent_dim and c.prior.labels is None
+        assert set(c.card.get_json("prior.calibration")) >= {"nll", "log_mse"}
+    x, y = test_set.x[:500], test_set.y[:500]
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(7,))
+    assert res["recipe"]["family"] == "vae" and res["auroc_pct"]["7"] > 60   # one epoch already separates sevens
 
 
 def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
     x, y = test_set.x, test_set.y
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
+        fx.add_unit_prior(tmp_path, model_name("mnist", c))
     r = evaluate_one_class("mnist", limit=300, repository=tmp_path, progress=False, log=lambda m: None)
     a = r["sections"]["anomaly"]
     assert r["data"]["n"] == 300 and len(a["auroc_pct"]) == 10
@@ -166,7 +197,7 @@ def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
 
 def test_one_class_constant_scores_give_chance(tmp_path, test_set):
     fx.write_identity_ae(tmp_path, model_name("mnist", 4))   # identity: every score is 0
-    res = one_class_protocol("mnist", test_set.x, test_set.y, repository=tmp_path, classes=(4,))
+    res = one_class_protocol("mnist", test_set.x, test_set.y, repository=tmp_path, classes=(4,), method="mse")
     assert res["auroc_pct"]["4"] == 50.0
 
 
