@@ -15,11 +15,10 @@ Runtime is installed and a GPU is present: the decision is read back from
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -85,14 +84,8 @@ class EmbeddedRuntime(Runtime):
         return info
 
     # ---- sessions --------------------------------------------------------------------
-    @contextlib.contextmanager
-    def alone(self) -> Iterator[None]:
-        before = getattr(self._alone, "on", False)
-        self._alone.on = True
-        try:
-            yield
-        finally:
-            self._alone.on = before
+    def alone(self) -> "_Alone":
+        return _Alone(self._alone)
 
     def _session(self, name: str, part: str) -> Any:
         solo = self._solo > 0 and getattr(self._alone, "on", False)
@@ -191,6 +184,23 @@ class EmbeddedRuntime(Runtime):
         with self._lock:
             self._closed = True
             self._sessions.clear()
+
+
+class _Alone:
+    """``EmbeddedRuntime.alone()``: sets the calling thread's flag for the block (a class, not a
+    generator: it wraps every small call)."""
+
+    __slots__ = ("_flag", "_before")
+
+    def __init__(self, flag: threading.local):
+        self._flag = flag
+
+    def __enter__(self) -> None:
+        self._before = getattr(self._flag, "on", False)
+        self._flag.on = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._flag.on = self._before
 
 
 def _short(e: BaseException) -> str:
