@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from aeserve.card import ModelCard
 from aeserve.export.onnx_graphs import export_graphs
-from aeserve.export.phase_conv import rewrite_transposed_conv_pairs
+from aeserve.export.phase_conv import PREFIX, rewrite_transposed_conv_pairs, rewritten_nodes
 from aeserve.models import build_model
 from aeserve.ort_session import cpu_session
 
@@ -112,10 +112,13 @@ def test_graphs_it_does_not_recognise_are_left_byte_for_byte(proto):
     assert proto.SerializeToString() == before
 
 
-def test_rewrite_is_deterministic():
+def test_rewrite_is_deterministic_and_names_what_it_added():
     a, _ = rewritten(chain(seed=3))
     b, _ = rewritten(chain(seed=3))
     assert a.SerializeToString() == b.SerializeToString()
+    added = rewritten_nodes(a)
+    assert len(added) == len(a.graph.node) - 1 and all(n.startswith(PREFIX) for n in added)   # all but the final Sigmoid
+    assert rewritten_nodes(chain(seed=3)) == []
 
 
 def test_exported_conv_decoder_has_no_convtranspose_and_matches_torch():

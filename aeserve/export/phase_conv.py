@@ -32,7 +32,9 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["rewrite_transposed_conv_pairs", "ELEMENTWISE"]
+__all__ = ["rewrite_transposed_conv_pairs", "rewritten_nodes", "ELEMENTWISE", "PREFIX"]
+
+PREFIX = "convt_phase"   # every node and initializer the rewrite adds is named PREFIX<pair>_...
 
 ELEMENTWISE = frozenset({"Sigmoid", "Mul", "Add", "Sub", "Div", "Relu", "Tanh", "LeakyRelu", "Elu", "Softplus",
                          "HardSigmoid", "HardSwish", "Gelu", "Neg", "Exp"})
@@ -64,7 +66,7 @@ def rewrite_transposed_conv_pairs(proto: onnx.ModelProto) -> int:
     replace: dict[int, list[onnx.NodeProto]] = {}
     new_inits: list[onnx.TensorProto] = []
     for k, pair in enumerate(pairs):
-        nodes, tensors = _phase_nodes(pair, inits, f"convt_phase{k}")
+        nodes, tensors = _phase_nodes(pair, inits, f"{PREFIX}{k}")
         removed.update(id(n) for n in (pair.first, *pair.between))
         replace[id(pair.second)] = nodes
         new_inits += tensors
@@ -83,6 +85,11 @@ def rewrite_transposed_conv_pairs(proto: onnx.ModelProto) -> int:
     graph.initializer.extend(still + [t for t in new_inits if t.name in used])
     del graph.value_info[:]  # stale shapes of removed values; ORT infers what it needs
     return len(pairs)
+
+
+def rewritten_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the nodes ``rewrite_transposed_conv_pairs`` added to ``proto`` (empty if none)."""
+    return [n.name for n in proto.graph.node if n.name.startswith(PREFIX)]
 
 
 def _qualifies(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:
