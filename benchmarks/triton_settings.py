@@ -18,6 +18,10 @@ measured in the same rounds as the others, so the load of a shared machine falls
 2. ``Client(url).generate(--n)`` over gRPC next to ``Client().generate(--n)`` embedded: wall
    time (best of the rounds) and CPU seconds of client and server (median).
 
+3. how one ONNX Runtime session splits the decoder over its threads: CPU seconds per thread
+   of this process (``/proc/self/task``) for ``--split-batches`` runs of a 256-row batch on a
+   1-thread and on a 2-thread session (aeserve's session options, as the server's instances).
+
 CPU seconds per request or per image depend far less on the other jobs of a shared machine
 than wall times do; the wall-time ratios are what an idle machine would show only when the
 load average stays below the cores. Prints one table; ``--out`` writes JSON.
@@ -35,11 +39,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from google.protobuf import text_format
 
 import aeserve
 from aeserve.eval.concurrency import sweep
-from aeserve.repository import CONFIG_FILENAME, default_repository, parse_config
+from aeserve.ort_session import cpu_session
+from aeserve.repository import CONFIG_FILENAME, Repository, default_repository, parse_config
 from aeserve.serve import free_ports, serve
 
 DEFAULT_CANDIDATES = "1x2:100,2x1:100,2x1:0,2x1:500"
@@ -105,6 +111,34 @@ def measured(fn, server_pid: int | None) -> tuple[object, float, float, float]:
     return out, wall, own_cpu() - c0, (tree_cpu(server_pid) - s0) if server_pid else 0.0
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process so far, from /proc/self/task."""
+    tick, out = os.sysconf("SC_CLK_TCK"), {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[tid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def thread_split(onnx_path: Path, latent_dim: int, batches: int, threads: int) -> list[float]:
+    """CPU seconds per thread (busiest first) of ``batches`` runs of 256 latents on a
+    ``threads``-thread session of ``onnx_path``; threads that did < 5 ms are left out."""
+    session = cpu_session(onnx_path, threads=threads)
+    z = np.random.default_rng(0).standard_normal((256, latent_dim)).astype(np.float32)
+    feed = {session.get_inputs()[0].name: z}
+    for _ in range(3):
+        session.run(None, feed)
+    before = thread_cpu()
+    for _ in range(batches):
+        session.run(None, feed)
+    after = thread_cpu()
+    return sorted((round(v, 3) for v in (t - before.get(k, 0.0) for k, t in after.items()) if v >= 0.005),
+                  reverse=True)
+
+
 def run(a: argparse.Namespace) -> dict:
     src = Path(a.repo) if a.repo else default_repository()
     names = a.candidates.split(",")
@@ -152,6 +186,9 @@ def run(a: argparse.Namespace) -> dict:
         else:
             os.environ[THREADS_ENV] = old_env
         shutil.rmtree(work, ignore_errors=True)
+    model = Repository(src).model(a.model)
+    res["thread_split"] = {str(t): thread_split(model.decoder_path(), model.card.latent_dim, a.split_batches, t)
+                           for t in (1, 2)}
     res["load_end"] = os.getloadavg()
     return res
 
@@ -177,6 +214,9 @@ def print_table(res: dict, n: int) -> None:
             avg = "" if r["avg_batch"] is None else f"{r['avg_batch']:.1f}"
             print(f"{name:>10} {r['concurrency']:>7} {r['images_per_s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
                   f"{avg:>9} {r['client_us_per_request']:>9.0f} {r['server_us_per_request']:>9.0f} {r['load']:>5.1f}")
+    split = res["thread_split"]
+    print(f"\ndecoder, {res['split_batches']} runs of 256 rows: CPU s per thread, busiest first: "
+          f"1-thread session {split['1']}, 2-thread session {split['2']}")
     start, end = (" ".join(f"{v:.1f}" for v in res[k]) for k in ("load_start", "load_end"))
     print(f"\nload average: {start} at start, {end} at end ({res['cores']} cores)")
 
@@ -190,9 +230,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--seconds", type=float, default=2.0, help="per level and candidate")
     p.add_argument("--n", type=int, default=65536, help="images per generate call")
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--split-batches", type=int, default=40, help="decoder runs for the per-thread CPU split")
     p.add_argument("--out", default=None, help="write the results as JSON here")
     a = p.parse_args(argv)
     res = run(a)
+    res["split_batches"] = a.split_batches
     res["command"] = "python benchmarks/triton_settings.py " + " ".join(sys.argv[1:] if argv is None else argv)
     print_table(res, a.n)
     if a.out:

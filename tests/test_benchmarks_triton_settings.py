@@ -60,7 +60,7 @@ def test_tree_cpu_counts_live_children(bench):
 def test_small_run_prints_both_tables(bench, serving_repository, capsys):
     env_before = os.environ.get(bench.THREADS_ENV)
     res = bench.main(["--repo", str(serving_repository), "--candidates", "2x1:100", "--levels", "1,2",
-                      "--seconds", "0.2", "--n", "600", "--rounds", "1"])
+                      "--seconds", "0.2", "--n", "600", "--rounds", "1", "--split-batches", "5"])
     out = capsys.readouterr().out
     assert "generate(600) over gRPC vs embedded" in out and "load average" in out
     assert [r["concurrency"] for r in res["sweep"]["2x1:100"]] == [1, 2]
@@ -68,4 +68,5 @@ def test_small_run_prints_both_tables(bench, serving_repository, capsys):
     assert row["requests"] > 0 and row["client_us_per_request"] > 0 and row["server_us_per_request"] > 0
     gen = res["generate"]["2x1:100"][0]
     assert gen["server_cpu_s"] > 0 and res["generate"]["embedded"][0]["server_cpu_s"] == 0
+    assert "CPU s per thread" in out and res["thread_split"]["1"] and res["thread_split"]["2"]
     assert os.environ.get(bench.THREADS_ENV) == env_before   # the servers' setting does not leak
