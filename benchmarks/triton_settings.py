@@ -2,11 +2,15 @@
 
     python benchmarks/triton_settings.py                       # the default candidates, mnist_vae
     python benchmarks/triton_settings.py --candidates 1x2:100,2x1:100 --levels 1,16 --seconds 2 --n 16384
+    python benchmarks/triton_settings.py --candidates 2x1:100/2,2x1:100/8,2x1:100@1024 --levels none
 
 Each candidate ``IxT:D`` is the shipped model pair (``--model`` of ``--repo``) with ``I``
 instances per graph, ``T`` ONNX Runtime threads per instance (``AESERVE_TRITON_ORT_THREADS``
 of the bundled server's Python backend) and ``max_queue_delay_microseconds`` ``D``; the
-rest of the config (``max_batch_size``, preferred batch sizes) stays as shipped. Every
+rest of the config (``max_batch_size``, preferred batch sizes) stays as shipped. Optional
+suffixes: ``/F`` gives the candidate's ``generate`` Client ``max_in_flight=F`` (default: the
+Client's own), ``@B`` sets ``max_batch_size`` B (the Client sends chunks of B rows).
+``--levels none`` skips the sweep. Every
 candidate gets its own bundled server (``aeserve.serve``), all running at once, and is
 measured in the same rounds as the others, so the load of a shared machine falls on all:
 
@@ -52,22 +56,29 @@ DEFAULT_CANDIDATES = "1x2:100,2x1:100,2x1:0,2x1:500"
 THREADS_ENV = "AESERVE_TRITON_ORT_THREADS"
 
 
-def parse_candidate(text: str) -> tuple[int, int, int]:
-    """``"2x1:100"`` -> ``(instances, ort_threads, queue_delay_us)``; ValueError if malformed."""
+def parse_candidate(text: str) -> tuple[int, int, int, int | None, int | None]:
+    """``"2x1:100"`` -> ``(instances, ort_threads, queue_delay_us, None, None)``;
+    ``"2x1:100/8@1024"`` -> ``(2, 1, 100, 8, 1024)`` (in flight, max batch); ValueError if malformed."""
+    rest, _, batch = text.partition("@")
+    rest, _, flight = rest.partition("/")
     try:
-        shape, delay = text.split(":")
+        shape, delay = rest.split(":")
         inst, threads = shape.split("x")
-        out = int(inst), int(threads), int(delay)
+        out = (int(inst), int(threads), int(delay), int(flight) if flight else None, int(batch) if batch else None)
     except ValueError:
-        raise ValueError(f"candidate {text!r}: expected INSTANCESxTHREADS:DELAY_US like 2x1:100") from None
-    if out[0] < 1 or out[1] < 1 or out[2] < 0:
-        raise ValueError(f"candidate {text!r}: instances and threads must be >= 1, the delay >= 0")
+        raise ValueError(f"candidate {text!r}: expected INSTANCESxTHREADS:DELAY_US[/IN_FLIGHT][@MAX_BATCH] "
+                         "like 2x1:100 or 2x1:100/8@512") from None
+    if out[0] < 1 or out[1] < 1 or out[2] < 0 or any(v is not None and v < 1 for v in out[3:]):
+        raise ValueError(f"candidate {text!r}: instances, threads, in flight and max batch must be >= 1, "
+                         "the delay >= 0")
     return out
 
 
-def candidate_repo(src: Path, model: str, dst: Path, instances: int, delay_us: int) -> Path:
+def candidate_repo(src: Path, model: str, dst: Path, instances: int, delay_us: int,
+                   max_batch: int | None = None) -> Path:
     """Copy ``model``'s encoder/decoder from ``src`` into ``dst`` with the candidate's instance
-    count and queue delay; returns ``dst``."""
+    count, queue delay and (if given) ``max_batch_size``, dropping preferred batch sizes above
+    it; returns ``dst``."""
     for graph in (f"{model}_encoder", f"{model}_decoder"):
         shutil.copytree(src / graph, dst / graph)
         path = dst / graph / CONFIG_FILENAME
@@ -75,6 +86,11 @@ def candidate_repo(src: Path, model: str, dst: Path, instances: int, delay_us: i
         for group in cfg.instance_group:
             group.count = instances
         cfg.dynamic_batching.max_queue_delay_microseconds = delay_us
+        if max_batch is not None:   # Triton refuses preferred batch sizes above max_batch_size
+            cfg.max_batch_size = max_batch
+            keep = [b for b in cfg.dynamic_batching.preferred_batch_size if b <= max_batch]
+            del cfg.dynamic_batching.preferred_batch_size[:]
+            cfg.dynamic_batching.preferred_batch_size.extend(keep)
         path.write_text(text_format.MessageToString(cfg))
     return dst
 
@@ -143,20 +159,21 @@ def run(a: argparse.Namespace) -> dict:
     src = Path(a.repo) if a.repo else default_repository()
     names = a.candidates.split(",")
     shapes = [parse_candidate(c) for c in names]
-    levels = [int(v) for v in a.levels.split(",")]
+    levels = [] if a.levels == "none" else [int(v) for v in a.levels.split(",")]
     work = Path(tempfile.mkdtemp(prefix="aeserve-settings-"))
     servers: dict[str, object] = {}
     old_env = os.environ.get(THREADS_ENV)
     res: dict = {"cores": len(os.sched_getaffinity(0)), "load_start": os.getloadavg(), "model": a.model,
                  "sweep": {c: [] for c in names}, "generate": {c: [] for c in ["embedded", *names]}}
     try:
-        for name, (inst, threads, delay) in zip(names, shapes):
+        for name, (inst, threads, delay, _, max_batch) in zip(names, shapes):
             os.environ[THREADS_ENV] = str(threads)   # read by the server's Python backend at load
             h, g, m = free_ports(3)
-            repo = candidate_repo(src, a.model, work / name.replace(":", "_"), inst, delay)
+            repo = candidate_repo(src, a.model, work / f"candidate{len(servers)}", inst, delay, max_batch)
             servers[name] = serve(repo, http_port=h, grpc_port=g, metrics_port=m, ready_timeout=300)
         clients = {"embedded": aeserve.Client(repository=src, model=a.model)}
-        clients.update({n: aeserve.Client(s.url_grpc, a.model, timeout=300) for n, s in servers.items()})
+        clients.update({n: aeserve.Client(s.url_grpc, a.model, timeout=300, max_in_flight=shape[3])
+                        for (n, s), shape in zip(servers.items(), shapes)})
         try:
             for c in clients.values():
                 c.generate(min(a.n, 4096), seed=1)   # warm-up: sessions, connections, instances
@@ -198,21 +215,22 @@ def print_table(res: dict, n: int) -> None:
     emb_wall = min(r["wall_s"] for r in emb)
     emb_cpu = statistics.median(r["client_cpu_s"] for r in emb)
     print(f"\ngenerate({n}) over gRPC vs embedded (wall: best of the rounds; CPU: median)")
-    print(f"{'candidate':>10} {'wall s':>7} {'emb/this':>8} {'CPU s client+server':>20} {'emb CPU/this CPU':>17}")
-    print(f"{'embedded':>10} {emb_wall:>7.2f} {1:>8.2f} {emb_cpu:>20.2f} {1:>17.2f}")
+    print(f"{'candidate':>14} {'wall s':>7} {'emb/this':>8} {'CPU s client+server':>20} {'emb CPU/this CPU':>17}")
+    print(f"{'embedded':>14} {emb_wall:>7.2f} {1:>8.2f} {emb_cpu:>20.2f} {1:>17.2f}")
     for name, rows in res["generate"].items():
         if name == "embedded":
             continue
         wall = min(r["wall_s"] for r in rows)
         cc, sc = (statistics.median(r[k] for r in rows) for k in ("client_cpu_s", "server_cpu_s"))
-        print(f"{name:>10} {wall:>7.2f} {emb_wall / wall:>8.2f} {f'{cc:.2f}+{sc:.2f}':>20} {emb_cpu / (cc + sc):>17.2f}")
-    print("\nbatch-1 decode clients (aeserve bench --concurrency); CPU microseconds per request")
-    print(f"{'candidate':>10} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'avg batch':>9} "
-          f"{'client us':>9} {'server us':>9} {'load':>5}")
+        print(f"{name:>14} {wall:>7.2f} {emb_wall / wall:>8.2f} {f'{cc:.2f}+{sc:.2f}':>20} {emb_cpu / (cc + sc):>17.2f}")
+    if any(res["sweep"].values()):
+        print("\nbatch-1 decode clients (aeserve bench --concurrency); CPU microseconds per request")
+        print(f"{'candidate':>14} {'clients':>7} {'images/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'avg batch':>9} "
+              f"{'client us':>9} {'server us':>9} {'load':>5}")
     for name, rows in res["sweep"].items():
         for r in rows:
             avg = "" if r["avg_batch"] is None else f"{r['avg_batch']:.1f}"
-            print(f"{name:>10} {r['concurrency']:>7} {r['images_per_s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
+            print(f"{name:>14} {r['concurrency']:>7} {r['images_per_s']:>9.0f} {r['p50_ms']:>7.2f} {r['p99_ms']:>7.2f} "
                   f"{avg:>9} {r['client_us_per_request']:>9.0f} {r['server_us_per_request']:>9.0f} {r['load']:>5.1f}")
     split = res["thread_split"]
     print(f"\ndecoder, {res['split_batches']} runs of 256 rows: CPU s per thread, busiest first: "
@@ -226,7 +244,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--repo", default=None, help="model repository [default: the shipped one]")
     p.add_argument("--model", default="mnist_vae")
     p.add_argument("--candidates", default=DEFAULT_CANDIDATES, help="comma-separated INSTANCESxTHREADS:DELAY_US")
-    p.add_argument("--levels", default="1,4,16,64", help="concurrency levels of the sweep")
+    p.add_argument("--levels", default="1,4,16,64", help="concurrency levels of the sweep, or none")
     p.add_argument("--seconds", type=float, default=2.0, help="per level and candidate")
     p.add_argument("--n", type=int, default=65536, help="images per generate call")
     p.add_argument("--rounds", type=int, default=2)

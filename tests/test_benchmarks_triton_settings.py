@@ -24,15 +24,21 @@ def bench():
 
 
 def test_parse_candidate(bench):
-    assert bench.parse_candidate("2x1:100") == (2, 1, 100)
-    assert bench.parse_candidate("1x4:0") == (1, 4, 0)
-    for bad in ("2x1", "2:100", "0x1:100", "2x0:5", "2x1:-1", "axb:c"):
+    assert bench.parse_candidate("2x1:100") == (2, 1, 100, None, None)
+    assert bench.parse_candidate("1x4:0") == (1, 4, 0, None, None)
+    assert bench.parse_candidate("2x1:100/8") == (2, 1, 100, 8, None)
+    assert bench.parse_candidate("2x1:100@1024") == (2, 1, 100, None, 1024)
+    assert bench.parse_candidate("3x2:50/2@64") == (3, 2, 50, 2, 64)
+    for bad in ("2x1", "2:100", "0x1:100", "2x0:5", "2x1:-1", "axb:c", "2x1:100/0", "2x1:100@0", "2x1:100/x"):
         with pytest.raises(ValueError, match="candidate"):
             bench.parse_candidate(bad)
 
 
 def test_candidate_repo_changes_only_instances_and_delay(bench, shipped_repository, tmp_path):
     dst = bench.candidate_repo(shipped_repository, "mnist_vae", tmp_path / "c", 3, 750)
+    small = bench.candidate_repo(shipped_repository, "mnist_vae", tmp_path / "s", 1, 0, max_batch=64)
+    cfg = parse_config((small / "mnist_vae_decoder" / CONFIG_FILENAME).read_text())
+    assert cfg.max_batch_size == 64 and list(cfg.dynamic_batching.preferred_batch_size) == [64]
     assert sorted(p.name for p in dst.iterdir()) == ["mnist_vae_decoder", "mnist_vae_encoder"]
     for graph in ("mnist_vae_encoder", "mnist_vae_decoder"):
         old = parse_config((shipped_repository / graph / CONFIG_FILENAME).read_text())
@@ -55,6 +61,14 @@ def test_tree_cpu_counts_live_children(bench):
     finally:
         child.kill()
         child.wait()
+
+
+def test_generate_only_run_with_in_flight_and_max_batch(bench, serving_repository, capsys):
+    res = bench.main(["--repo", str(serving_repository), "--candidates", "2x1:100/2@64", "--levels", "none",
+                      "--n", "300", "--rounds", "1", "--split-batches", "2"])
+    out = capsys.readouterr().out
+    assert "2x1:100/2@64" in out and "batch-1 decode clients" not in out
+    assert res["sweep"] == {"2x1:100/2@64": []} and res["generate"]["2x1:100/2@64"][0]["server_cpu_s"] > 0
 
 
 def test_small_run_prints_both_tables(bench, serving_repository, capsys):
