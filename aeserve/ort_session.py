@@ -60,8 +60,8 @@ def thread_layout(threads: int | None = None, in_flight: int | None = None) -> t
     """``(requests in flight, intra-op threads per session)`` for ``threads`` CPU threads in all.
 
     ``thread_layout()`` on 2 cores -> ``(2, 1)``: as many concurrent requests as threads, one
-    ORT thread each (measured faster than one request with a multi-threaded session: the
-    conv decoder's ConvTranspose does not scale with intra-op threads, and one-thread
+    ORT thread each (measured faster for chunked calls than one request on a multi-threaded
+    session: independent requests need no synchronisation between threads, and one-thread
     sessions need no spinning pool). ``threads`` None -> :func:`usable_cores`; an explicit
     ``in_flight`` shares the threads among that many requests (at least one each).
     Raises ValueError for values < 1.

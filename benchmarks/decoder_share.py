@@ -21,13 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from perf_table import graph_flops, sgemm_peak  # noqa: E402  (one FLOP count and one peak for both tables)
@@ -35,24 +33,12 @@ from perf_table import graph_flops, sgemm_peak  # noqa: E402  (one FLOP count an
 import aeserve  # noqa: E402
 from aeserve.repository import Repository, default_repository  # noqa: E402
 
-PHASE_SECOND = re.compile(r"convt_phase\d+_\d\d_conv2$")   # node names written by aeserve.export.phase_conv
-SECOND_WORK = 4                                            # their multiply-adds over the ConvTranspose's
 TARGET = 0.60
 
 
 def original_flops(path: Path) -> tuple[float, float]:
     """(FLOPs per image counted over the graph's nodes, FLOPs of the original function)."""
-    counted = graph_flops(path)
-    proto = onnx.load(str(path))
-    for vi in (*proto.graph.input, *proto.graph.output):
-        vi.type.tensor_type.shape.dim[0].dim_value = 1
-    del proto.graph.value_info[:]
-    proto = onnx.shape_inference.infer_shapes(proto)
-    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim] for vi in proto.graph.value_info}
-    inits = {i.name: list(i.dims) for i in proto.graph.initializer}
-    extra = sum(2.0 * np.prod(inits[n.input[1]]) * np.prod(shapes[n.output[0]][2:]) * (SECOND_WORK - 1) / SECOND_WORK
-                for n in proto.graph.node if n.op_type == "Conv" and PHASE_SECOND.search(n.name))
-    return counted, counted - extra
+    return graph_flops(path, original=False), graph_flops(path)
 
 
 def measure(repos: dict[str, Path], model: str, big: int, rounds: int) -> dict:
