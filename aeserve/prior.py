@@ -43,7 +43,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Sequence
 
@@ -99,6 +99,8 @@ class LatentPrior:
     means: np.ndarray
     chol: np.ndarray
     labels: np.ndarray | None = None
+    _samplers: dict[int | None, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w, m, c = (np.asarray(a, np.float64) for a in (self.weights, self.means, self.chol))
@@ -291,12 +293,21 @@ class LatentPrior:
     def sample_from_noise(self, eps: np.ndarray, *, temperature: float = 1.0, label: int | None = None) -> np.ndarray:
         """The unrestricted mixture draw for noise rows ``eps`` ``(N, dim + 1)``: ``mu_c + T L_c eps[:, :dim]``,
         component ``c`` (of ``label``'s components, or all) picked by ``eps[:, dim]``; ``(N, dim)`` float32."""
-        idx, w = self._subset(label)
+        idx, cuts = self._sampler(label)
         eps = eps.astype(np.float64)
-        cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
         comp = idx[np.searchsorted(cuts, eps[:, self.dim], side="right")]
         spread = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :self.dim])
         return (self.means[comp] + float(temperature) * spread).astype(np.float32)
+
+    def _sampler(self, label: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The components of ``label`` (None: all) and the normal quantiles of their cumulative
+        weights, which pick a component from one N(0, 1) draw; computed once per label."""
+        cached = self._samplers.get(label)
+        if cached is None:
+            idx, w = self._subset(label)
+            cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
+            cached = self._samplers[label] = (idx, cuts)
+        return cached
 
 
 def _logsumexp(logs: np.ndarray) -> np.ndarray:
