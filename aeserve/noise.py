@@ -26,12 +26,21 @@ __all__ = ["philox4x32", "standard_normal", "check_seed", "posterior_samples"]
 
 _U64 = 2**64
 _M0_INT, _M1_INT = 0xD2511F53, 0xCD9E8D57
-_M0, _M1 = np.uint64(_M0_INT), np.uint64(_M1_INT)
 _W0, _W1 = 0x9E3779B9, 0xBB67AE85
+_M0, _M1 = np.uint64(_M0_INT), np.uint64(_M1_INT)
 _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk
-_SMALL_BLOCKS = 12     # up to this many blocks Philox runs on Python integers: no array-call overhead
+_SMALL_BLOCKS = 24     # up to this many blocks Philox runs on Python integers: no array-call overhead
+
+
+def _key_schedule(k0: int, k1: int, rounds: int) -> list[tuple[int, int]]:
+    """The Philox round keys: ``(k0, k1)`` bumped by the Weyl constants each round."""
+    keys = []
+    for _ in range(rounds):
+        keys.append((k0, k1))
+        k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+    return keys
 
 
 def _philox_inplace(c0, c1, c2, c3, k0: int, k1: int, rounds: int) -> None:
@@ -102,7 +111,7 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
     if count * blocks <= _SMALL_BLOCKS:
-        c0, c1, c2, c3 = np.array(_philox_python(seed, start, count, blocks), np.uint64)
+        a, b = (np.array(w, np.uint64) for w in _philox_python(seed, start, count, blocks))
     else:
         rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
         c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
@@ -110,33 +119,48 @@ def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
         c2 = rows >> _S32
         c3 = np.zeros_like(c0)
         _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
-    # Box-Muller on word pairs (c0, c1) and (c2, c3): u1 in (0, 1], angle in [0, 2pi)
-    out = np.empty((c0.shape[0], 4), np.float32)
-    for i, (a, b) in enumerate(((c0, c1), (c2, c3))):
-        u1 = (a + np.uint64(1)).astype(np.float32) * np.float32(2.0**-32)
-        theta = b.astype(np.float32) * np.float32(2.0 * np.pi * 2.0**-32)
-        r = np.sqrt(np.float32(-2.0) * np.log(u1))
-        out[:, 2 * i] = r * np.cos(theta)
-        out[:, 2 * i + 1] = r * np.sin(theta)
-    return out.reshape(count, blocks * 4)
+        out = np.empty((rows.size, 4), np.float32)   # per block: pair (c0, c1), then pair (c2, c3)
+        _box_muller(c0, c1, out[:, :2])
+        _box_muller(c2, c3, out[:, 2:])
+        return out.reshape(count, blocks * 4)
+    return _box_muller(a, b).reshape(count, blocks * 4)
 
 
-def _philox_python(seed: int, start: int, count: int, blocks: int) -> list[list[int]]:
-    """The Philox words (rows c0, c1, c2, c3) of a few blocks, with Python integers: the
-    same arithmetic as ``_philox_inplace``, cheaper than array calls for a handful of blocks."""
-    out: list[list[int]] = [[], [], [], []]
+def _box_muller(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Box-Muller on word pairs ``(a[i], b[i])`` in float32: ``(len(a), 2)`` normals
+    ``r cos(theta), r sin(theta)`` with u1 = (a+1)/2**32 in (0, 1], theta = 2 pi b/2**32
+    (written into ``out`` when given). The transcendental functions run on contiguous
+    temporaries, so an element's value does not depend on the array it came in."""
+    u1 = (a + np.uint64(1)).astype(np.float32)
+    u1 *= np.float32(2.0**-32)
+    theta = b.astype(np.float32)
+    theta *= np.float32(2.0 * np.pi * 2.0**-32)
+    r = np.log(u1)
+    r *= np.float32(-2.0)
+    np.sqrt(r, out=r)
+    out = np.empty((a.shape[0], 2), np.float32) if out is None else out
+    np.multiply(r, np.cos(theta), out=out[:, 0])
+    np.multiply(r, np.sin(theta), out=out[:, 1])
+    return out
+
+
+def _philox_python(seed: int, start: int, count: int, blocks: int) -> tuple[list[int], list[int]]:
+    """The Philox words of a few blocks with Python integers (cheaper than array calls for a
+    handful of blocks), in Box-Muller pair order: ``([c0, c2, ...], [c1, c3, ...])`` per block,
+    the same arithmetic as ``_philox_inplace``."""
+    keys = _key_schedule(seed & 0xFFFFFFFF, seed >> 32, 10)
+    a: list[int] = []
+    b: list[int] = []
     for row in range(start, start + count):
+        lo, hi = row & 0xFFFFFFFF, row >> 32
         for block in range(blocks):
-            c0, c1, c2, c3 = block, row & 0xFFFFFFFF, row >> 32, 0
-            k0, k1 = seed & 0xFFFFFFFF, seed >> 32
-            for r in range(10):
-                if r:
-                    k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+            c0, c1, c2, c3 = block, lo, hi, 0
+            for k0, k1 in keys:
                 p0, p1 = c0 * _M0_INT, c2 * _M1_INT
                 c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & 0xFFFFFFFF, (p0 >> 32) ^ c3 ^ k1, p0 & 0xFFFFFFFF
-            for i, w in enumerate((c0, c1, c2, c3)):
-                out[i].append(w)
-    return out
+            a += (c0, c2)
+            b += (c1, c3)
+    return a, b
 
 
 def check_seed(seed: int) -> int:

@@ -5,8 +5,8 @@
     opts = session_options(threads=0)                       # the options alone (0 = ORT's default)
     ort.InferenceSession(path, opts, providers=[...])       # e.g. with CUDA first
 
-Options every aeserve session shares: spinning worker threads off (intra- and inter-op;
-spinning threads starve torch, and each other, on small machines), sequential execution,
+Options every aeserve session shares: spinning worker threads off unless asked for (intra-
+and inter-op; spinning threads starve torch, and each other, on small machines), sequential execution,
 warnings-and-above logging off (severity 3 = errors only), ``threads`` intra-op threads
 when > 0. Used by the embedded runtime, the export parity gate, the throughput benchmark's
 bare session, the reference classifier and the served Python-backend model. Imports
@@ -16,27 +16,36 @@ onnxruntime lazily, so importing this module costs nothing.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
-__all__ = ["session_options", "cpu_session", "usable_cores", "thread_layout"]
+__all__ = ["session_options", "cpu_session", "usable_cores", "thread_layout", "spinning_allowed"]
 
 CPU = ["CPUExecutionProvider"]
 
 
-def session_options(threads: int = 0) -> Any:
+def session_options(threads: int = 0, *, spinning: bool = False) -> Any:
     """``onnxruntime.SessionOptions`` with aeserve's settings (module doc); ``threads`` > 0
-    fixes the intra-op thread count, 0 leaves ORT's default (one per core). Raises
+    fixes the intra-op thread count, 0 leaves ORT's default (one per core). ``spinning``
+    lets the intra-op workers spin between runs (lower latency for back-to-back small runs;
+    only where no torch shares the process, see :func:`spinning_allowed`). Raises
     ImportError if onnxruntime is not installed (callers map it to their own error)."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     if threads > 0:
         opts.intra_op_num_threads = int(threads)
     return opts
+
+
+def spinning_allowed() -> bool:
+    """Whether spinning ORT worker threads are harmless here: not when torch is loaded in this
+    process (its own thread pool would compete with them for the cores)."""
+    return "torch" not in sys.modules
 
 
 def usable_cores() -> int:
@@ -51,8 +60,8 @@ def thread_layout(threads: int | None = None, in_flight: int | None = None) -> t
     """``(requests in flight, intra-op threads per session)`` for ``threads`` CPU threads in all.
 
     ``thread_layout()`` on 2 cores -> ``(2, 1)``: as many concurrent requests as threads, one
-    ORT thread each (measured faster than one request with a multi-threaded session: the
-    conv decoder's ConvTranspose does not scale with intra-op threads, and one-thread
+    ORT thread each (measured faster for chunked calls than one request on a multi-threaded
+    session: independent requests need no synchronisation between threads, and one-thread
     sessions need no spinning pool). ``threads`` None -> :func:`usable_cores`; an explicit
     ``in_flight`` shares the threads among that many requests (at least one each).
     Raises ValueError for values < 1.

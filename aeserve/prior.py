@@ -19,6 +19,15 @@ column ``dim`` picks the component by comparing it with the normal quantiles of 
 cumulative weights. So item ``i`` depends only on ``(seed, i)`` and the mixture:
 ``z_i = mu_c + T * L_c eps_i``, T the temperature.
 
+With ``label=k`` the draw stays in class ``k``'s region of the mixture: item ``i`` reads a
+row of width ``REGION_TRIES * (dim + 1)`` and takes candidate ``r`` (columns ``r*(dim+1) ..
+r*(dim+1)+dim``, drawn from class ``k``'s components as above) for the first ``r`` whose
+class posterior under the whole mixture, ``p(k | z) = pi_k p(z | k) / p(z)``, is at least
+``REGION_POSTERIOR``; if none is, the candidate with the highest posterior. Candidate 0 is
+the unrestricted draw (Philox columns depend only on their block), and item ``i`` still
+depends only on ``(seed, i)``. This is the mixture's own Bayes classifier keeping samples
+of ``k`` away from the overlap with other classes; the unconditional draw is unrestricted.
+
 Card keys (see ``aeserve.card``): ``aeserve.prior`` is compact JSON ``{"kind": "gmm",
 "version": 1, "dim": d, "k": K, "weights": [...], "labels": [...] | null, "means": b64,
 "chol": b64}`` where ``means`` is base64 of float32 little-endian ``(K, d)`` and ``chol``
@@ -34,7 +43,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Any, Sequence
 
@@ -43,7 +52,8 @@ import numpy as np
 from . import noise
 from .errors import CardError, InputError
 
-__all__ = ["LatentPrior", "PRIOR_KEY", "FINGERPRINT_KEY", "CLASS_NAMES_KEY", "CALIBRATION_KEY", "component_bytes"]
+__all__ = ["LatentPrior", "PRIOR_KEY", "FINGERPRINT_KEY", "CLASS_NAMES_KEY", "CALIBRATION_KEY", "component_bytes",
+           "REGION_POSTERIOR", "REGION_TRIES"]
 
 PRIOR_KEY = "prior"
 FINGERPRINT_KEY = "prior.sha256"
@@ -52,6 +62,8 @@ CALIBRATION_KEY = "prior.calibration"
 KIND = "gmm"
 VERSION = 1
 _WEIGHT_TOL = 1e-6
+REGION_POSTERIOR = 0.95  # label=k keeps a candidate the mixture gives class k with at least this posterior
+REGION_TRIES = 8  # candidates per item for label=k (the best one if none qualifies)
 
 
 def component_bytes(dim: int) -> int:
@@ -87,6 +99,8 @@ class LatentPrior:
     means: np.ndarray
     chol: np.ndarray
     labels: np.ndarray | None = None
+    _samplers: dict[int | None, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w, m, c = (np.asarray(a, np.float64) for a in (self.weights, self.means, self.chol))
@@ -216,14 +230,8 @@ class LatentPrior:
         return idx, w / w.sum()
 
     # ---- density -----------------------------------------------------------------------
-    def log_density(self, z: Any, label: int | None = None) -> np.ndarray:
-        """log p(z) in nats under the mixture (or class ``label``'s mixture): ``(N,)`` float64.
-
-        InputError for a shape other than ``(N, dim)`` or non-finite values."""
-        z = np.asarray(z, np.float64)
-        if z.ndim != 2 or z.shape[1] != self.dim or z.shape[0] == 0 or not np.all(np.isfinite(z)):
-            raise InputError(f"latents must be finite (N >= 1, {self.dim}), got shape {z.shape}")
-        idx, w = self._subset(label)
+    def _component_logs(self, z: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """``log w_j + log N(z; mu_j, Sigma_j)`` for the components ``idx`` (weights ``w``): ``(N, len(idx))``."""
         logs = np.empty((z.shape[0], idx.size))
         for j, k in enumerate(idx):
             L = self.chol[k]
@@ -231,8 +239,29 @@ class LatentPrior:
             maha = np.sum(sol * sol, axis=0)
             logdet = 2.0 * np.sum(np.log(np.diagonal(L)))
             logs[:, j] = np.log(w[j]) - 0.5 * (maha + logdet + self.dim * np.log(2.0 * np.pi))
-        top = logs.max(axis=1, keepdims=True)
-        return (top + np.log(np.exp(logs - top).sum(axis=1, keepdims=True)))[:, 0]
+        return logs
+
+    def _checked(self, z: Any) -> np.ndarray:
+        z = np.asarray(z, np.float64)
+        if z.ndim != 2 or z.shape[1] != self.dim or z.shape[0] == 0 or not np.all(np.isfinite(z)):
+            raise InputError(f"latents must be finite (N >= 1, {self.dim}), got shape {z.shape}")
+        return z
+
+    def log_density(self, z: Any, label: int | None = None) -> np.ndarray:
+        """log p(z) in nats under the mixture (or class ``label``'s mixture): ``(N,)`` float64.
+
+        InputError for a shape other than ``(N, dim)`` or non-finite values."""
+        z = self._checked(z)
+        return _logsumexp(self._component_logs(z, *self._subset(label)))
+
+    def class_posterior(self, z: Any, label: int) -> np.ndarray:
+        """``p(label | z)`` under the whole mixture (Bayes' rule over its classes): ``(N,)`` float64 in [0, 1].
+
+        InputError for an unlabelled prior, an unknown label, or latents as ``log_density`` refuses."""
+        label = self.resolve_label(label)
+        z = self._checked(z)
+        logs = self._component_logs(z, np.arange(self.n_components), self.weights)
+        return np.exp(_logsumexp(logs[:, self.labels == label]) - _logsumexp(logs))
 
     # ---- sampling ----------------------------------------------------------------------
     def sample(self, seed: int, start: int, count: int, *, temperature: float = 1.0,
@@ -240,10 +269,48 @@ class LatentPrior:
         """Rows ``start .. start+count-1`` of the seeded sample sequence: ``(count, dim)`` float32.
 
         Row i depends only on ``(seed, start + i)``, the mixture and the temperature (see
-        module docstring). ``label``: a class index (``resolve_label``) or None for all."""
-        idx, w = self._subset(label)
-        eps = noise.standard_normal(seed, start, count, self.dim + 1).astype(np.float64)
-        cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
+        module docstring). ``label``: a class index (``resolve_label``) or None for all; a
+        labelled draw stays where the mixture's class posterior of ``label`` is at least
+        ``REGION_POSTERIOR`` (module docstring)."""
+        width = self.dim + 1
+        if label is None or self.labels is None or len(self.classes) == 1:
+            return self.sample_from_noise(noise.standard_normal(seed, start, count, width), temperature=temperature,
+                                          label=label)
+        eps = noise.standard_normal(seed, start, count, width * REGION_TRIES)
+        out = np.empty((count, self.dim), np.float32)
+        best = np.full(count, -1.0)
+        todo = np.arange(count)
+        for r in range(REGION_TRIES):
+            if todo.size == 0:
+                break
+            z = self.sample_from_noise(eps[todo, r * width:(r + 1) * width], temperature=temperature, label=label)
+            post = self.class_posterior(z, label)
+            better = post > best[todo]
+            out[todo[better]], best[todo[better]] = z[better], post[better]
+            todo = todo[post < REGION_POSTERIOR]
+        return out
+
+    def sample_from_noise(self, eps: np.ndarray, *, temperature: float = 1.0, label: int | None = None) -> np.ndarray:
+        """The unrestricted mixture draw for noise rows ``eps`` ``(N, dim + 1)``: ``mu_c + T L_c eps[:, :dim]``,
+        component ``c`` (of ``label``'s components, or all) picked by ``eps[:, dim]``; ``(N, dim)`` float32."""
+        idx, cuts = self._sampler(label)
+        eps = eps.astype(np.float64)
         comp = idx[np.searchsorted(cuts, eps[:, self.dim], side="right")]
         spread = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :self.dim])
         return (self.means[comp] + float(temperature) * spread).astype(np.float32)
+
+    def _sampler(self, label: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """The components of ``label`` (None: all) and the normal quantiles of their cumulative
+        weights, which pick a component from one N(0, 1) draw; computed once per label."""
+        cached = self._samplers.get(label)
+        if cached is None:
+            idx, w = self._subset(label)
+            cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
+            cached = self._samplers[label] = (idx, cuts)
+        return cached
+
+
+def _logsumexp(logs: np.ndarray) -> np.ndarray:
+    """Row-wise log-sum-exp of ``(N, M)``: ``(N,)``."""
+    top = logs.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(logs - top).sum(axis=1, keepdims=True)))[:, 0]

@@ -11,11 +11,17 @@ printed with them). Rows:
    options) over what a user would write by hand: ``numpy`` normal draws plus one
    ``onnxruntime.InferenceSession(path)`` with ORT's default options run on the whole
    batch (in slices of 4096 rows past that: one call at n = 65536 holds several GB).
+   A model that cannot generate (no fitted prior: the restoration models) is measured
+   with ``decode(z)`` of the same normal draws instead ("decode" in the row).
    n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
-   (``Client.encode`` / ``Client.decode``) in FLOP/s (FLOPs counted from the graph's
-   Gemm/MatMul/Conv/ConvTranspose nodes) over the numpy float32 matmul peak measured next to it.
-3. ``ConvTranspose share``: of the first conv decoder's ORT time (ORT profiling, batch 256).
+   (``Client.encode`` / ``Client.decode``) in FLOP/s over the numpy float32 matmul peak
+   measured next to it. FLOPs are those of the function the graph computes, counted from its
+   Gemm/MatMul/Conv/ConvTranspose nodes; the second layer of the phase-space Convs that export
+   writes for a ConvTranspose pair (``aeserve.export.phase_conv``) does ``SECOND_WORK`` times
+   the multiply-adds of the ConvTranspose it replaces and is counted at the original's work.
+3. ``op shares``: the largest operator shares of the first conv decoder's ORT time (ORT
+   profiling, one thread, batch 256).
 4. ``Triton gRPC / embedded``: ``generate(--big)`` over gRPC against the bundled server
    (``aeserve.serve``) over the same call embedded.
 5. ``16 clients / 1 client``: batch-1 ``decode`` throughput of ``--clients`` concurrent
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -43,6 +50,8 @@ from aeserve.data import load_dataset
 from aeserve.eval.concurrency import sweep
 from aeserve.repository import Repository, default_repository
 
+PHASE_SECOND = re.compile(r"convt_phase\d+_\d\d_conv2$")   # node names aeserve.export.phase_conv writes
+SECOND_WORK = 4     # multiply-adds of those nodes over the ConvTranspose they replace
 BARE_SLICE = 4096   # the bare session runs large n in slices this big: whole-batch activations need GBs
 TARGETS = {"client_bare_1": 0.85, "client_bare_16": 0.95, "client_bare_big": 0.95, "graph_share": 0.60,
            "triton_embedded": 0.7, "concurrency": 3.0}
@@ -66,8 +75,10 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def graph_flops(path: Path) -> float:
-    """FLOPs per sample of Gemm/MatMul/Conv/ConvTranspose nodes (2 per multiply-add)."""
+def graph_flops(path: Path, *, original: bool = True) -> float:
+    """FLOPs per sample of Gemm/MatMul/Conv/ConvTranspose nodes (2 per multiply-add); with
+    ``original`` the phase-space second-layer Convs count at the work of the ConvTranspose they
+    replace (module doc), else every node counts what it executes."""
     proto = onnx.load(str(path))
     for vi in (*proto.graph.input, *proto.graph.output):
         vi.type.tensor_type.shape.dim[0].dim_value = 1
@@ -84,7 +95,8 @@ def graph_flops(path: Path) -> float:
         if node.op_type in ("Gemm", "MatMul"):
             macs += int(np.prod(w))
         elif node.op_type == "Conv":
-            macs += int(np.prod(w)) * int(np.prod(shapes[node.output[0]][2:]))
+            work = int(np.prod(w)) * int(np.prod(shapes[node.output[0]][2:]))
+            macs += work // SECOND_WORK if original and PHASE_SECOND.search(node.name) else work
         elif node.op_type == "ConvTranspose":
             macs += int(np.prod(w)) * int(np.prod(shapes[node.input[0]][2:]))
     return 2.0 * macs
@@ -102,10 +114,18 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
         z = rng.standard_normal((n, dim), dtype=np.float32)
         return [bare_sess.run(None, {"z": z[i:i + BARE_SLICE]}) for i in range(0, n, BARE_SLICE)]
 
-    out = {}
+    out: dict = {}
     with aeserve.Client(repository=repo, model=model) as c:
+        try:
+            c.generate(1)
+            op = "generate"
+        except aeserve.PriorMissingError:
+            op = "decode"
+        zs = {n: np.random.default_rng(1).standard_normal((n, dim), dtype=np.float32) for n in ns} \
+            if op == "decode" else {}
         for n in ns:
-            fns = [lambda n=n: c.generate(n, seed=0), lambda n=n: bare(n)]
+            client_fn = (lambda n=n: c.generate(n, seed=0)) if op == "generate" else (lambda n=n: c.decode(zs[n]))
+            fns = [client_fn, lambda n=n: bare(n)]
             for f in fns:
                 f()
             times: list[list[float]] = [[], []]
@@ -116,7 +136,7 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
                     times[i].append(_timed(f))
             pick = min if n >= big else statistics.median
             tc, tb = pick(times[0]), pick(times[1])
-            out[n] = {"client_per_s": n / tc, "bare_per_s": n / tb, "ratio": tb / tc}
+            out[n] = {"op": op, "client_per_s": n / tc, "bare_per_s": n / tb, "ratio": tb / tc}
     return out
 
 
@@ -139,7 +159,7 @@ def graph_shares(model: str, repo: Path, big: int, images: np.ndarray) -> dict:
     return out
 
 
-def convtranspose_share(path: Path) -> float | None:
+def op_shares(path: Path) -> dict[str, float]:
     import onnxruntime as ort
 
     from aeserve.ort_session import session_options
@@ -155,12 +175,13 @@ def convtranspose_share(path: Path) -> float | None:
     prof = Path(sess.end_profiling())
     events = json.loads(prof.read_text())
     prof.unlink()
-    total = convt = 0
+    per_op: dict[str, float] = {}
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
-            total += e["dur"]
-            convt += e["dur"] if e["args"].get("op_name") == "ConvTranspose" else 0
-    return convt / total if total else None
+            op = e["args"].get("op_name", "?")
+            per_op[op] = per_op.get(op, 0.0) + e["dur"]
+    total = sum(per_op.values()) or 1.0
+    return {op: t / total for op, t in sorted(per_op.items(), key=lambda kv: -kv[1])}
 
 
 def triton_rows(model: str, repo: Path, big: int, clients: int, seconds: float) -> dict:
@@ -207,7 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         r["graphs"] = graph_shares(model, repo, a.big, images)
         print(f"measured {model} (load {load()})", flush=True)
     conv = [m for m in models if Repository(repo).model(m).card.arch == "conv"]
-    res["convtranspose_share"] = convtranspose_share(Repository(repo).model(conv[0]).decoder_path()) if conv else None
+    res["op_shares"] = op_shares(Repository(repo).model(conv[0]).decoder_path()) if conv else None
     if not a.no_triton:
         res["triton"] = triton_rows(models[0], repo, a.big, a.clients, a.seconds * 3)
     res["load_end"] = load()
@@ -224,14 +245,15 @@ def print_table(res: dict, big: int, clients: int) -> None:
     print(f"\n{'ratio':<46}{'measured':>10}{'target':>9}")
     for model, r in res["models"].items():
         for n, key in ((1, "client_bare_1"), (16, "client_bare_16"), (big, "client_bare_big")):
-            v = r["client_bare"][n]["ratio"]
-            print(f"{model + f' client/bare generate({n})':<46}{v:>10.2f}{TARGETS[key]:>9.2f}{ok(v, TARGETS[key])}")
+            v, op = r["client_bare"][n]["ratio"], r["client_bare"][n].get("op", "generate")
+            print(f"{model + f' client/bare {op}({n})':<46}{v:>10.2f}{TARGETS[key]:>9.2f}{ok(v, TARGETS[key])}")
         for role, g in r["graphs"].items():
             label = f"{model} {role} share of SGEMM peak ({g['mflop_per_image']:.2f} MFLOP)"
             print(f"{label:<46}{g['share']:>10.0%}{TARGETS['graph_share']:>9.0%}{ok(g['share'], TARGETS['graph_share'])}"
                   f"   {g['gflops']:.0f} of {g['peak_gflops']:.0f} GFLOP/s")
-    if res.get("convtranspose_share") is not None:
-        print(f"{'ConvTranspose share of the conv decoder time':<46}{res['convtranspose_share']:>10.0%}")
+    if res.get("op_shares"):
+        top = ", ".join(f"{op} {share:.0%}" for op, share in list(res["op_shares"].items())[:3])
+        print(f"{'conv decoder time by operator (1 thread)':<46}  {top}")
     t = res.get("triton")
     if t:
         print(f"{f'Triton gRPC/embedded generate({big})':<46}{t['triton_embedded']:>10.2f}"

@@ -46,6 +46,8 @@ def test_int8_conv_vae_passes_gate_and_serves(tmp_path, images):
     assert q.methods == {"encoder": "static", "decoder": "dynamic"} and q.images == len(gate)
     assert q.drop_db <= DEFAULT_MAX_PSNR_DROP_DB and q.psnr_int8 > 15
     assert "QLinearConv" in _ops(r.paths["encoder"]) and "DynamicQuantizeLinear" in _ops(r.paths["decoder"])
+    # the decoder's phase-space Convs (aeserve.export.phase_conv) stay fp32, as its ConvTranspose did
+    assert "Conv" in _ops(r.paths["decoder"]) and "ConvInteger" not in _ops(r.paths["decoder"])
     card = Repository(tmp_path).model("q_vae").card
     assert card.extra["export.precision"] == "int8" and "encoder=static" in card.extra["export.quantization"]
     rt = EmbeddedRuntime(tmp_path)

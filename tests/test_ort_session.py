@@ -39,3 +39,15 @@ def test_thread_layout_one_ort_thread_per_request_in_flight():
     assert thread_layout(2, 4) == (4, 1)
     with pytest.raises(ValueError):
         thread_layout(0)
+
+
+def test_spinning_only_when_asked_and_only_without_torch(monkeypatch):
+    import sys
+
+    from aeserve.ort_session import spinning_allowed
+
+    assert session_options(2, spinning=True).get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    monkeypatch.setitem(sys.modules, "torch", object())
+    assert not spinning_allowed()
+    monkeypatch.delitem(sys.modules, "torch")
+    assert spinning_allowed()

@@ -141,3 +141,61 @@ def test_temperature_and_labels():
             p.resolve_label(bad, ["even", "odd"])
     with pytest.raises(InputError, match="no classes"):
         make_prior(labels=False).resolve_label(0)
+
+
+def _direct_component_pdfs(p: LatentPrior, z: np.ndarray) -> np.ndarray:
+    """w_k N(z; mu_k, L_k L_k^T) for every component, computed the textbook way: (N, K)."""
+    d = p.dim
+    out = []
+    for w, m, L in zip(p.weights, p.means, p.chol):
+        cov = L @ L.T
+        diff = z - m
+        maha = np.einsum("ni,ij,nj->n", diff, np.linalg.inv(cov), diff)
+        out.append(w * np.exp(-0.5 * maha) / np.sqrt((2 * np.pi) ** d * np.linalg.det(cov)))
+    return np.stack(out, axis=1)
+
+
+def overlapping_prior() -> LatentPrior:
+    """Two classes in 2-d whose components overlap: class 0 at (0, 0), class 1 at (2.5, 0) and (-4, 0)."""
+    means = np.array([[0.0, 0.0], [2.5, 0.0], [-4.0, 0.0]])
+    chol = np.repeat(np.eye(2)[None], 3, axis=0)
+    return LatentPrior(np.array([0.5, 0.3, 0.2]), means, chol, np.array([0, 1, 1]))
+
+
+def test_class_posterior_is_bayes_rule_over_the_mixture():
+    p = overlapping_prior()
+    z = np.random.default_rng(2).standard_normal((9, 2)) * 2
+    pdf = _direct_component_pdfs(p, z)
+    np.testing.assert_allclose(p.class_posterior(z, 1), pdf[:, 1:].sum(1) / pdf.sum(1), rtol=1e-9)
+    np.testing.assert_allclose(p.class_posterior(z, 0) + p.class_posterior(z, 1), 1.0, rtol=1e-12)
+    with pytest.raises(InputError, match="unknown label"):
+        p.class_posterior(z, 2)
+    with pytest.raises(InputError, match="no classes"):
+        make_prior(labels=False).class_posterior(z[:, :1].repeat(4, 1), 0)
+
+
+def test_labelled_draws_stay_in_their_class_region_and_stay_counter_based():
+    from aeserve.prior import REGION_POSTERIOR, REGION_TRIES
+
+    p = overlapping_prior()
+    z = p.sample(5, 0, 400, label=1)
+    np.testing.assert_array_equal(p.sample(5, 0, 17, label=1), z[:17])
+    np.testing.assert_array_equal(p.sample(5, 123, 2, label=1), z[123:125])
+    pdf = _direct_component_pdfs(p, z.astype(np.float64))
+    post = pdf[:, 1:].sum(1) / pdf.sum(1)
+    assert np.mean(post >= REGION_POSTERIOR) > 0.99  # a miss needs REGION_TRIES bad candidates in a row
+    # each item is one of its own candidates: r-th slice of its noise row, drawn from class 1's components
+    width = p.dim + 1
+    eps = noise.standard_normal(5, 0, 400, width * REGION_TRIES)
+    cands = np.stack([p.sample_from_noise(eps[:, r * width:(r + 1) * width], label=1) for r in range(REGION_TRIES)])
+    cand_post = p.class_posterior(cands.reshape(-1, 2), 1).reshape(REGION_TRIES, 400)
+    ok = cand_post >= REGION_POSTERIOR
+    pick = np.where(ok.any(0), np.argmax(ok, 0), np.argmax(cand_post, 0))  # first qualifying, else the best
+    np.testing.assert_array_equal(z, cands[pick, np.arange(400)])
+    # candidate 0 is the unrestricted draw: where it already qualifies, nothing changes
+    plain = cands[0]
+    kept = p.class_posterior(plain, 1) >= REGION_POSTERIOR
+    assert 0.4 < kept.mean() < 0.8  # the restriction really moves a share of the items
+    np.testing.assert_array_equal(z[kept], plain[kept])
+    # unconditional draws are not restricted
+    np.testing.assert_array_equal(p.sample(5, 0, 50), p.sample_from_noise(noise.standard_normal(5, 0, 50, width)))

@@ -142,3 +142,32 @@ def test_graph_from_another_export_than_its_config_is_refused(client_repo, tmp_p
         assert r.encode("t_vae", images(2))["mu"].shape == (2, 16)
         with pytest.raises(MismatchedPairError, match="decoder config.pbtxt and decoder graph"):
             r.decode("t_vae", np.zeros((1, 16), np.float32))
+
+
+def test_requests_made_alone_run_on_their_own_session_with_the_same_results(client_repo):
+    """Inside alone() a request runs on a second session with solo_threads; outside, on the
+    session with intra_op_threads; both give the same bits (and one thread-local flag does not
+    leak to other threads)."""
+    r = EmbeddedRuntime(client_repo, intra_op_threads=1, solo_threads=2)
+    z = np.random.default_rng(0).standard_normal((MAX_BATCH, 16)).astype(np.float32)
+    try:
+        shared = r.decode("t_vae", z)
+        with r.alone():
+            solo = r.decode("t_vae", z)
+            with ThreadPoolExecutor(1) as pool:
+                pool.submit(r.decode, "t_vae", z).result()
+        assert sorted(r._sessions) == ["t_vae_decoder", "t_vae_decoder/solo"]
+        np.testing.assert_array_equal(solo, shared)
+        opts = r._sessions["t_vae_decoder/solo"].get_session_options()
+        assert opts.intra_op_num_threads == 2
+        assert r._sessions["t_vae_decoder"].get_session_options().intra_op_num_threads == 1
+    finally:
+        r.close()
+    same = EmbeddedRuntime(client_repo, intra_op_threads=2, solo_threads=2)  # one session serves both
+    try:
+        with same.alone():
+            same.decode("t_vae", z)
+        same.decode("t_vae", z)
+        assert sorted(same._sessions) == ["t_vae_decoder"]
+    finally:
+        same.close()

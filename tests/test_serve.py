@@ -185,6 +185,22 @@ def test_backend_model_answers_bad_requests_individually(backend_model):
     assert responses[1].outputs[outs[0]].shape == (3, m.card.latent_dim)
 
 
+def test_backend_model_threads_share_the_cores_among_instances(backend_model, monkeypatch):
+    """Unset, AESERVE_TRITON_ORT_THREADS defaults to the usable cores divided among the
+    config's instances (at least one each); set, it wins."""
+    import aeserve.ort_session as ort_session
+
+    threads = backend_model[0].initialize.__globals__["session_threads"]
+    monkeypatch.delenv("AESERVE_TRITON_ORT_THREADS", raising=False)
+    monkeypatch.setattr(ort_session, "usable_cores", lambda: 4)
+    assert threads({"instance_group": [{"count": 2, "kind": "KIND_CPU"}]}) == 2
+    assert threads({"instance_group": [{"count": 1}, {"count": 2}]}) == 1
+    assert threads({"instance_group": [{"count": 8}]}) == 1
+    assert threads({}) == 4
+    monkeypatch.setenv("AESERVE_TRITON_ORT_THREADS", "3")
+    assert threads({"instance_group": [{"count": 2}]}) == 3
+
+
 # ---- launcher checks and error paths (no server needed) --------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 import threading
 from typing import TYPE_CHECKING, Any, Callable
@@ -23,7 +24,7 @@ from ..checks import check_int
 from ..errors import ClientClosedError, ConfigError, InputError, ModelNotFoundError
 from ..images import as_batch, as_latents
 from ..limits import Limits
-from ..ort_session import thread_layout
+from ..ort_session import thread_layout, usable_cores
 from ..progress import client_progress
 from ..runtime import ModelInfo, Runtime, connect
 from ..runtime.embedded import EmbeddedRuntime
@@ -90,7 +91,8 @@ class ClientBase:
     ``model`` None -> ``mnist_vae`` if present, else the first model. ``timeout`` bounds
     each server request, ``connect_timeout`` the readiness check. Embedded, ``threads``
     (default: the cores this process may use) is the CPU threads the client runs models on:
-    that many chunks in flight, one ONNX Runtime thread each (``ort_session.thread_layout``);
+    that many chunks in flight, one ONNX Runtime thread each (``ort_session.thread_layout``), and
+    a call of one chunk runs alone on all ``threads`` (``Runtime.alone``);
     ``max_in_flight`` (default: ``threads`` embedded, 4 over Triton) bounds concurrent chunks. ``progress``: True for a
     tqdm bar on long calls, or a callable ``(done, total)``. ``limits``: what one call may
     allocate (``aeserve.limits.Limits``; default ``Limits.from_env()``), checked before it does.
@@ -124,7 +126,8 @@ class ClientBase:
         if url is not None and not isinstance(url, str):
             raise InputError(f"url must be a string like grpc://localhost:8001 or None, got {type(url).__name__}")
         in_flight, intra = thread_layout(threads, max_in_flight)
-        rt = connect(url, repository, timeout=timeout, connect_timeout=connect_timeout, intra_op_threads=intra)
+        rt = connect(url, repository, timeout=timeout, connect_timeout=connect_timeout, intra_op_threads=intra,
+                     solo_threads=threads or usable_cores())
         if not isinstance(rt, EmbeddedRuntime) and max_in_flight is None:
             in_flight = TRITON_IN_FLIGHT
         self._conn = _Connection(rt, in_flight)
@@ -207,16 +210,17 @@ class ClientBase:
              desc: str = "", item_bytes: int | None = None) -> list[np.ndarray]:
         """Run ``work(start, stop)`` over chunks of ``n`` items; stack results into arrays.
 
-        One chunk runs in the calling thread and its arrays are returned as they are
-        (no thread hand-off, no copy). ``item_bytes``: what one item's results take, checked
-        against the limits before anything runs; the output arrays are checked in any case
-        before they are allocated. Raises SizeLimitError, ClientClosedError."""
+        One chunk runs in the calling thread, alone (``Runtime.alone``: on all the Client's
+        threads), and its arrays are returned as they are (no thread hand-off, no copy).
+        ``item_bytes``: what one item's results take, checked against the limits before anything
+        runs; the output arrays are checked in any case before they are allocated. Raises SizeLimitError, ClientClosedError."""
         self._check_open()
         if item_bytes is not None:
             self._limits.check_bytes(n * item_bytes, f"{desc or 'this call'} of {n} items")
         size = size or self._info.max_batch_size
         if 0 < n <= size:
-            res = work(0, n)
+            with self._conn.runtime.alone():
+                res = work(0, n)
             if callable(self._progress):
                 self._progress(n, n)
             return list(res) if isinstance(res, tuple) else [res]
@@ -329,7 +333,7 @@ class ClientBase:
     @property
     def image_bytes(self) -> int:
         """Bytes of one float32 output image of this model."""
-        return 4 * int(np.prod(self.card.input_shape))
+        return 4 * math.prod(self.card.input_shape)
 
 
 _guard_public_methods(ClientBase)

@@ -24,11 +24,9 @@ manifest), and everything ``export_checkpoint`` raises.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 

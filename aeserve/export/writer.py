@@ -20,9 +20,7 @@ directory, version already present) or ExportError (an OS error while writing).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
 from pathlib import Path
 from typing import Mapping
 

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def connect(url: str | None = None, repository: str | os.PathLike[str] | None = None, *,
-            timeout: float = 30.0, connect_timeout: float = 5.0, intra_op_threads: int = 0) -> Runtime:
+            timeout: float = 30.0, connect_timeout: float = 5.0, intra_op_threads: int = 0,
+            solo_threads: int = 0) -> Runtime:
     """Open a runtime.
 
     ``url`` None -> embedded if ``repository`` is given, else ``$AESERVE_URL`` if set, else
@@ -31,7 +32,8 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
     EmbeddedRuntime over ``repository`` (default: aeserve.repository.default_repository());
     ``"embedded:<path>"`` names the repository in the URL. ``http[s]://host[:8000]`` /
     ``grpc[s]://host[:8001]`` -> TritonRuntime, checked ready within ``connect_timeout``.
-    ``intra_op_threads``: ORT threads per embedded session (0: ORT's default); unused for Triton.
+    ``intra_op_threads``: ORT threads per embedded session (0: ORT's default); ``solo_threads``:
+    per embedded session of requests made inside ``Runtime.alone()`` (0: the same); unused for Triton.
 
     ``timeout``/``connect_timeout`` must be positive finite numbers of seconds for every
     runtime (an embedded one has no requests to bound, but a bad value is still refused).
@@ -50,7 +52,8 @@ def connect(url: str | None = None, repository: str | os.PathLike[str] | None = 
         from .embedded import EmbeddedRuntime
 
         path = embedded_path(url) if url else None
-        rt: Runtime = EmbeddedRuntime(path if path is not None else repository, intra_op_threads=intra_op_threads)
+        rt: Runtime = EmbeddedRuntime(path if path is not None else repository, intra_op_threads=intra_op_threads,
+                                      solo_threads=solo_threads)
     else:
         from .triton import TritonRuntime
 

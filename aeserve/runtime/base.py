@@ -14,8 +14,9 @@ are thread-safe and raise only ``aeserve`` errors. Tensor names: ``aeserve.contr
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass
-from typing import Mapping
+from typing import ContextManager, Mapping
 
 import numpy as np
 
@@ -67,6 +68,12 @@ class Runtime(abc.ABC):
     def classify(self, name: str, x: np.ndarray) -> np.ndarray:
         """Run ``<name>_classifier`` on float32 ``(n, *input_shape)``: class probabilities ``(n, K)``."""
         raise ModelNotFoundError(f"{self.target} serves no classifiers")
+
+    def alone(self) -> ContextManager[None]:
+        """``with rt.alone(): rt.decode(...)``: the calling thread's requests inside the block
+        run with no other request of the caller in flight, so a runtime may give each of them
+        all its threads (the embedded runtime does; a server decides for itself)."""
+        return contextlib.nullcontext()
 
     def close(self) -> None:
         """Release sessions/connections. Idempotent."""

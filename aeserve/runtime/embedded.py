@@ -5,7 +5,10 @@
     rt.providers("mnist_vae")          # ["CPUExecutionProvider"] (what really runs)
 
 Sessions are created on first use, once per graph, and shared by all threads
-(``InferenceSession.run`` is thread-safe). CUDA is used when the GPU build of ONNX
+(``InferenceSession.run`` is thread-safe). A request made inside ``rt.alone()`` (the Client's
+one-chunk calls) runs on a second session of the graph with ``solo_threads`` intra-op
+threads, spinning where no torch shares the process: a small call then has all the cores
+and no thread wake-up latency, while chunked calls keep ``intra_op_threads`` per request. CUDA is used when the GPU build of ONNX
 Runtime is installed and a GPU is present: the decision is read back from
 ``session.get_providers()``. ORT errors become ``InferenceError``.
 """
@@ -21,7 +24,7 @@ import numpy as np
 
 from ..contract import CLASSIFIER_OUTPUT, DECODER_INPUT, DECODER_OUTPUT, ENCODER_INPUT, encoder_outputs
 from ..errors import ClientClosedError, InferenceError, RepositoryError
-from ..ort_session import session_options
+from ..ort_session import session_options, spinning_allowed
 from ..repository import CLASSIFIER_SUFFIX, Repository, RepositoryModel, config_params
 from .base import ModelInfo, Runtime, check_pair, check_request
 
@@ -38,12 +41,19 @@ def _ort() -> Any:
 
 
 class EmbeddedRuntime(Runtime):
-    """ONNX Runtime over ``Repository(root)``; ``root`` None -> default_repository()."""
+    """ONNX Runtime over ``Repository(root)``; ``root`` None -> default_repository().
 
-    def __init__(self, root: str | os.PathLike[str] | None = None, *, intra_op_threads: int = 0):
+    ``intra_op_threads``: ORT threads per session of requests that run side by side (0: ORT's
+    default); ``solo_threads``: per session of requests made inside ``alone()`` (0: the same
+    as ``intra_op_threads``, and then one session serves both)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, intra_op_threads: int = 0,
+                 solo_threads: int = 0):
         self.repository = Repository(root)
         self.target = f"embedded:{self.repository.root}"
         self._intra = int(intra_op_threads)
+        self._solo = int(solo_threads) if solo_threads and int(solo_threads) != self._intra else 0
+        self._alone = threading.local()
         self._lock = threading.Lock()
         self._models: dict[str, RepositoryModel] = {}
         self._infos: dict[str, ModelInfo] = {}
@@ -74,8 +84,12 @@ class EmbeddedRuntime(Runtime):
         return info
 
     # ---- sessions --------------------------------------------------------------------
+    def alone(self) -> "_Alone":
+        return _Alone(self._alone)
+
     def _session(self, name: str, part: str) -> Any:
-        key = f"{name}_{part}"
+        solo = self._solo > 0 and getattr(self._alone, "on", False)
+        key = f"{name}_{part}" + ("/solo" if solo else "")
         sess = self._sessions.get(key)
         if sess is not None:
             return sess
@@ -85,20 +99,20 @@ class EmbeddedRuntime(Runtime):
             sess = self._sessions.get(key)
             if sess is None:
                 if part == "classifier":  # one graph: no encoder/decoder pair to check
-                    sess = self._sessions[key] = self._create(self.repository.classifier(name).path())
+                    sess = self._sessions[key] = self._create(self.repository.classifier(name).path(), solo)
                     return sess
                 m = self._model(name)
                 path = m.encoder_path() if part == "encoder" else m.decoder_path()
-                sess = self._create(path)
+                sess = self._create(path, solo)
                 config = m.encoder_config if part == "encoder" else m.decoder_config
                 check_pair(name, config_params(config), sess.get_modelmeta().custom_metadata_map,
                            self.target, parts=(f"{part} config.pbtxt", f"{part} graph {path}"))
                 self._sessions[key] = sess
         return sess
 
-    def _create(self, path: os.PathLike[str]) -> Any:
+    def _create(self, path: os.PathLike[str], solo: bool = False) -> Any:
         ort = _ort()
-        opts = session_options(self._intra)
+        opts = session_options(self._solo, spinning=spinning_allowed()) if solo else session_options(self._intra)
         providers = ["CPUExecutionProvider"]
         if "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
@@ -170,6 +184,23 @@ class EmbeddedRuntime(Runtime):
         with self._lock:
             self._closed = True
             self._sessions.clear()
+
+
+class _Alone:
+    """``EmbeddedRuntime.alone()``: sets the calling thread's flag for the block (a class, not a
+    generator: it wraps every small call)."""
+
+    __slots__ = ("_flag", "_before")
+
+    def __init__(self, flag: threading.local):
+        self._flag = flag
+
+    def __enter__(self) -> None:
+        self._before = getattr(self._flag, "on", False)
+        self._flag.on = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._flag.on = self._before
 
 
 def _short(e: BaseException) -> str:
