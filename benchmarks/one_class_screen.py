@@ -26,6 +26,7 @@ import torch
 from aeserve.data import load_dataset
 from aeserve.eval.one_class import RECIPE
 from aeserve.metrics import auroc
+from aeserve.prior import component_bytes
 from aeserve.prior_fit import _split, fit_prior
 from aeserve.train import train
 
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latent", type=int, default=RECIPE["latent_dim"])
     ap.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     ap.add_argument("--hparams", default=None, help="JSON [default: the recipe's for mlp, none for conv]")
+    ap.add_argument("--max-components", type=int, default=None,
+                    help="cap on the mixture's components [default: what fit_prior's card budget allows]")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)
     hp = json.loads(a.hparams) if a.hparams else (RECIPE["hparams"] if a.arch == "mlp" else {})
@@ -63,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     y = test.y != a.cls
     z, mse = _codes(res.model.eval(), test.x)
     z_train, mse_train = _codes(res.model, normal.x)
-    prior, _ = fit_prior(z_train, None, seed=0)
+    budget = {} if a.max_components is None else {"budget_bytes": a.max_components * component_bytes(a.latent)}
+    prior, _ = fit_prior(z_train, None, seed=0, **budget)
     _, held = _split(len(z_train), 0)
     nll, nll_held, log_mse_held = -prior.log_density(z), -prior.log_density(z_train[held]), np.log(mse_train[held])
     combined = ((nll - nll_held.mean()) / nll_held.std()
