@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "targets.py"
+from bench_helpers import BENCHMARKS, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_targets", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("targets")
 
 
 def test_targets_apply_by_model_and_read_dotted_keys(bench):
@@ -44,7 +38,7 @@ def test_one_class_report_is_checked_and_the_exit_code_says_missed(bench, tmp_pa
 
 
 def test_shipped_results_are_reports_it_reads(bench):
-    results = _PATH.parent / "results"
+    results = BENCHMARKS / "results"
     for name in ("eval_mnist_vae.json", "one_class_mnist.json"):
         report = json.loads((results / name).read_text())
         assert bench.targets(report), name

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from bench_helpers import load_benchmark
 
 from aeserve.repository import CONFIG_FILENAME, parse_config
-
-_PATH = Path(__file__).resolve().parent.parent / "benchmarks" / "triton_settings.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("benchmark_triton_settings", _PATH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("triton_settings")
 
 
 def test_parse_candidate(bench):
