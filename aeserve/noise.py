@@ -26,8 +26,8 @@ __all__ = ["philox4x32", "standard_normal", "check_seed", "posterior_samples"]
 
 _U64 = 2**64
 _M0_INT, _M1_INT = 0xD2511F53, 0xCD9E8D57
-_W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _M0, _M1 = np.uint64(_M0_INT), np.uint64(_M1_INT)
+_W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from perf_table import graph_flops, sgemm_peak  # noqa: E402  (one FLOP count and one peak for both tables)
+from perf_table import graph_flops, load, sgemm_peak  # noqa: E402  (one FLOP count, peak and load for both tables)
 
 import aeserve  # noqa: E402
 from aeserve.repository import Repository, default_repository  # noqa: E402
@@ -84,13 +84,13 @@ def main(argv: list[str] | None = None) -> dict:
     models = a.models.split(",") if a.models else [m for m in Repository(repo).models()
                                                     if Repository(repo).model(m).card.arch == "conv"]
     repos = {"shipped": repo, **({"baseline": Path(a.baseline)} if a.baseline else {})}
-    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    start = load()
     res: dict = {"command": "python benchmarks/decoder_share.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-                 "load_start": load, "models": {}}
-    print(f"load average at start: {load} on {len(os.sched_getaffinity(0))} cores", flush=True)
+                 "load_start": start, "models": {}}
+    print(f"load average at start: {start} on {len(os.sched_getaffinity(0))} cores", flush=True)
     for model in models:
         res["models"][model] = measure(repos, model, a.big, a.rounds)
-    res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    res["load_end"] = load()
     print(f"\n{'decoder (n=' + str(a.big) + ')':<34}{'MFLOP orig/graph':>18}{'2x1 share':>11}{'1x2 share':>11}"
           f"{'peak':>7}  (target {TARGET:.0%})")
     for model, m in res["models"].items():

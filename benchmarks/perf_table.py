@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import time
@@ -48,10 +47,9 @@ import onnx
 import aeserve
 from aeserve.data import load_dataset
 from aeserve.eval.concurrency import sweep
+from aeserve.export.phase_conv import SECOND_WORK, is_second_layer
 from aeserve.repository import Repository, default_repository
 
-PHASE_SECOND = re.compile(r"convt_phase\d+_\d\d_conv2$")   # node names aeserve.export.phase_conv writes
-SECOND_WORK = 4     # multiply-adds of those nodes over the ConvTranspose they replace
 BARE_SLICE = 4096   # the bare session runs large n in slices this big: whole-batch activations need GBs
 TARGETS = {"client_bare_1": 0.85, "client_bare_16": 0.95, "client_bare_big": 0.95, "graph_share": 0.60,
            "triton_embedded": 0.7, "concurrency": 3.0}
@@ -96,7 +94,7 @@ def graph_flops(path: Path, *, original: bool = True) -> float:
             macs += int(np.prod(w))
         elif node.op_type == "Conv":
             work = int(np.prod(w)) * int(np.prod(shapes[node.output[0]][2:]))
-            macs += work // SECOND_WORK if original and PHASE_SECOND.search(node.name) else work
+            macs += work // SECOND_WORK if original and is_second_layer(node.name) else work
         elif node.op_type == "ConvTranspose":
             macs += int(np.prod(w)) * int(np.prod(shapes[node.input[0]][2:]))
     return 2.0 * macs

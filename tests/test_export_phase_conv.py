@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from aeserve.card import ModelCard
 from aeserve.export.onnx_graphs import export_graphs
-from aeserve.export.phase_conv import PREFIX, rewrite_transposed_conv_pairs, rewritten_nodes
+from aeserve.export.phase_conv import PREFIX, is_second_layer, rewrite_transposed_conv_pairs, rewritten_nodes
 from aeserve.models import build_model
 from aeserve.ort_session import cpu_session
 
@@ -119,6 +119,10 @@ def test_rewrite_is_deterministic_and_names_what_it_added():
     added = rewritten_nodes(a)
     assert len(added) == len(a.graph.node) - 1 and all(n.startswith(PREFIX) for n in added)   # all but the final Sigmoid
     assert rewritten_nodes(chain(seed=3)) == []
+    # the second layer's four phase Convs, the nodes a FLOP count of the function scales down
+    second = [n for n in a.graph.node if is_second_layer(n.name)]
+    assert len(second) == 4 and {n.op_type for n in second} == {"Conv"}
+    assert not any(is_second_layer(n.name) for n in chain(seed=3).graph.node)
 
 
 def test_exported_conv_decoder_has_no_convtranspose_and_matches_torch():

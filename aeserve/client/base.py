@@ -213,7 +213,8 @@ class ClientBase:
         One chunk runs in the calling thread, alone (``Runtime.alone``: on all the Client's
         threads), and its arrays are returned as they are (no thread hand-off, no copy).
         ``item_bytes``: what one item's results take, checked against the limits before anything
-        runs; the output arrays are checked in any case before they are allocated. Raises SizeLimitError, ClientClosedError."""
+        runs; the output arrays are checked in any case before they are allocated.
+        Raises SizeLimitError, ClientClosedError."""
         self._check_open()
         if item_bytes is not None:
             self._limits.check_bytes(n * item_bytes, f"{desc or 'this call'} of {n} items")

@@ -9,8 +9,8 @@ in the card as ``aeserve.name``). Out: two ``Graph`` records whose bytes depend 
 the model and the library versions (``strip_provenance`` drops the exporting machine's
 source paths and stack traces that torch.onnx records). Stride-2 ConvTranspose pairs (the
 conv decoder) are rewritten exactly as phase-space Convs, which ONNX Runtime runs faster
-(``aeserve.export.phase_conv``; the parity gate checks the result against torch). Raises ExportError if
-torch.onnx fails with both exporters, the graph holds a random op, or ``onnx.checker``
+(``aeserve.export.phase_conv``; the parity gate checks the result against torch). Raises
+ExportError if torch.onnx fails with both exporters, the graph holds a random op, or ``onnx.checker``
 rejects it. The dynamo exporter is used; the TorchScript exporter only as a fallback
 (a ``UserWarning`` says so and ``Graph.exporter`` records which one ran).
 """

@@ -26,15 +26,19 @@ such ConvTranspose. Anything else is left as it is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-__all__ = ["rewrite_transposed_conv_pairs", "rewritten_nodes", "ELEMENTWISE", "PREFIX"]
+__all__ = ["rewrite_transposed_conv_pairs", "rewritten_nodes", "is_second_layer", "ELEMENTWISE", "PREFIX",
+           "SECOND_WORK"]
 
 PREFIX = "convt_phase"   # every node and initializer the rewrite adds is named PREFIX<pair>_...
+SECOND_WORK = 4          # multiply-adds of the second layer's phase Convs over the ConvTranspose they replace
+_SECOND_NAME = re.compile(PREFIX + r"\d+_[01][01]_conv2")   # the names _phase_nodes gives them
 
 ELEMENTWISE = frozenset({"Sigmoid", "Mul", "Add", "Sub", "Div", "Relu", "Tanh", "LeakyRelu", "Elu", "Softplus",
                          "HardSigmoid", "HardSwish", "Gelu", "Neg", "Exp"})
@@ -90,6 +94,12 @@ def rewrite_transposed_conv_pairs(proto: onnx.ModelProto) -> int:
 def rewritten_nodes(proto: onnx.ModelProto) -> list[str]:
     """Names of the nodes ``rewrite_transposed_conv_pairs`` added to ``proto`` (empty if none)."""
     return [n.name for n in proto.graph.node if n.name.startswith(PREFIX)]
+
+
+def is_second_layer(name: str) -> bool:
+    """Whether node ``name`` is one of the second layer's phase Convs (``SECOND_WORK`` times the
+    multiply-adds of that layer's ConvTranspose; FLOP counts of the function divide by it)."""
+    return _SECOND_NAME.fullmatch(name) is not None
 
 
 def _qualifies(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> bool:

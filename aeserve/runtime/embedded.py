@@ -8,9 +8,9 @@ Sessions are created on first use, once per graph, and shared by all threads
 (``InferenceSession.run`` is thread-safe). A request made inside ``rt.alone()`` (the Client's
 one-chunk calls) runs on a second session of the graph with ``solo_threads`` intra-op
 threads, spinning where no torch shares the process: a small call then has all the cores
-and no thread wake-up latency, while chunked calls keep ``intra_op_threads`` per request. CUDA is used when the GPU build of ONNX
-Runtime is installed and a GPU is present: the decision is read back from
-``session.get_providers()``. ORT errors become ``InferenceError``.
+and no thread wake-up latency, while chunked calls keep ``intra_op_threads`` per request.
+CUDA is used when the GPU build of ONNX Runtime is installed and a GPU is present: the
+decision is read back from ``session.get_providers()``. ORT errors become ``InferenceError``.
 """
 
 from __future__ import annotations
