@@ -170,8 +170,6 @@ def bench(model: str = "mnist_vae", *, repository: str | os.PathLike[str] | None
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"), "rows": rows, "summary": summarize(rows)}
 
 
-
-
 def _torch_fn(net: Any, op: str, x: np.ndarray, latent_dim: int) -> Callable[[], Any]:
     import torch
 

@@ -60,7 +60,6 @@ class ExportResult:
         return max((p.max_abs_diff for p in self.parity), default=0.0)
 
 
-
 def export_target(card: ModelCard, name: str | None, repo: str | os.PathLike[str], *,
                   preferred_batch_sizes: Sequence[int] | None, **serving: Any) -> tuple[str, ServingSettings, Path]:
     """The checked model name (default: the card's ``name``, else ``<dataset>_<family>``),

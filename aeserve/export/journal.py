@@ -67,7 +67,6 @@ def make_staging_dir(root: Path, tag: str = "") -> Path:
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-{tag}", dir=where))
 
 
-
 @contextlib.contextmanager
 def staged(root: Path, tag: str = "", *, recover_first: bool = False) -> Iterator[Path]:
     """A staging directory for one commit into ``root``, removed when the block ends.
