@@ -62,7 +62,7 @@ CALIBRATION_KEY = "prior.calibration"
 KIND = "gmm"
 VERSION = 1
 _WEIGHT_TOL = 1e-6
-REGION_POSTERIOR = 0.95  # label=k keeps a candidate the mixture gives class k with at least this posterior
+REGION_POSTERIOR = 0.99  # label=k keeps a candidate the mixture gives class k with at least this posterior
 REGION_TRIES = 8  # candidates per item for label=k (the best one if none qualifies)
 _BLOCK_ELEMENTS = 1 << 20  # rows x components x dim per step of the density: bounds its temporaries
 
