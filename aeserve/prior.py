@@ -244,10 +244,8 @@ class LatentPrior:
         logs = np.empty((z.shape[0], k))
         step = max(1, _BLOCK_ELEMENTS // (k * d))
         for s in range(0, z.shape[0], step):
-            white = z[s:s + step] @ weights
-            white -= shift
-            white *= white
-            logs[s:s + step] = log_w - 0.5 * (white.reshape(-1, k, d).sum(axis=2) + const)
+            white = (z[s:s + step] @ weights - shift).reshape(-1, k, d)
+            logs[s:s + step] = log_w - 0.5 * (np.einsum("nkd,nkd->nk", white, white) + const)
         return logs
 
     def _whitening_factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
