@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_perf_table_small_run(tmp_path):
     out = tmp_path / "perf.json"
     res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "perf_table.py"), "--no-triton",
-                          "--models", "mnist_ae2,mnist_vae", "--big", "512", "--seconds", "0.05", "--out", str(out)],
+                          "--models", "mnist_ae2,mnist_vae", "--big", "512", "--seconds", "0.05", "--block", "4", "--out", str(out)],
                          capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
     text = res.stdout
@@ -28,6 +28,7 @@ def test_perf_table_small_run(tmp_path):
                 "load average", "mnist_vae client/bare-mixture generate(16)"):
         assert row in text, text
     data = json.loads(out.read_text())
+    assert data["block"] == 4 and "blocks of 4 calls" in text
     g = data["models"]["mnist_ae2"]["graphs"]["encoder"]
     assert abs(g["mflop_per_image"] - 2 * (784 * 512 + 512 * 256 + 256 * 2) / 1e6) < 1e-9   # hidden 512,256, latent 2
     mix = data["models"]["mnist_vae"]["client_bare"]["16"]
