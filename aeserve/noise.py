@@ -118,7 +118,7 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
     if count * blocks <= _PACKED_BLOCKS:
-        w = _philox_packed(seed, start, count, blocks)       # (4, blocks): words c0, c1, c2, c3
+        w = _philox_packed(seed, start, count, blocks)       # (4, count*blocks): words c0, c1, c2, c3
         pairs = w.reshape(2, 2, -1).transpose(1, 2, 0)        # pair (c0, c1), then (c2, c3), per block
         return _box_muller(pairs[0].ravel(), pairs[1].ravel()).reshape(count, blocks * 4)
     rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
