@@ -27,16 +27,16 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     The message reads ``"{name} must be an integer >= {minimum}{detail}, got {value!r}"``
     (``in [min, max]`` when both bounds are given); raises ``error``.
     """
-    if minimum is not None and maximum is not None:
-        rule = f" in [{minimum}, {maximum}]"
-    elif minimum is not None:
-        rule = f" >= {minimum}"
-    elif maximum is not None:
-        rule = f" <= {maximum}"
-    else:
-        rule = ""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        if minimum is not None and maximum is not None:
+            rule = f" in [{minimum}, {maximum}]"
+        elif minimum is not None:
+            rule = f" >= {minimum}"
+        elif maximum is not None:
+            rule = f" <= {maximum}"
+        else:
+            rule = ""
         raise error(f"{name} must be an integer{rule}{detail}, got {value!r}")
     return int(value)
 

@@ -9,13 +9,17 @@ The noise comes from Philox4x32-10 (Random123; checked against its known-answer 
 with key = seed and counter = (block, row_lo, row_hi, 0), followed by Box-Muller. Each
 Philox block gives 4 normals, so column ``j`` of a row depends only on ``(seed, row,
 j // 4)``: the same seed gives the same row whatever ``count``, chunking or ``dim`` prefix.
-Small draws (a few blocks: one row of a small latent) compute the Philox words with
-Python integers, larger ones with uint64 arrays; both give the same words, bit for bit.
+Small draws (up to ``_PACKED_BLOCKS`` blocks: a few rows of a small latent) compute the
+Philox words of all blocks at once on Python integers, each block a 64-bit lane of one big
+integer (a 32x32-bit product fits its lane, so one big multiply does every lane; no
+per-call array overhead); larger ones use uint64 arrays. Both give the same words, bit for bit.
 The Philox words are exact on every platform; Box-Muller runs in float32 (log/cos/sin),
 so values may differ in the last bit between CPUs with different SIMD math, never more.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -31,7 +35,7 @@ _W0, _W1 = 0x9E3779B9, 0xBB67AE85
 _MASK32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _CHUNK_BLOCKS = 16384  # Philox blocks per vectorised chunk
-_SMALL_BLOCKS = 24     # up to this many blocks Philox runs on Python integers: no array-call overhead
+_PACKED_BLOCKS = 192   # up to this many blocks Philox runs on lane-packed Python integers (measured crossover)
 
 
 def _key_schedule(k0: int, k1: int, rounds: int) -> list[tuple[int, int]]:
@@ -100,30 +104,33 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
     if count == 0:
         return np.zeros((0, dim), np.float32)
     blocks = (dim + 3) // 4
-    out = np.empty((count, blocks * 4), np.float32)
     rows_per_chunk = max(1, _CHUNK_BLOCKS // blocks)  # cache-sized pieces: ~2x faster
-    for r0 in range(0, count, rows_per_chunk):
-        n = min(rows_per_chunk, count - r0)
-        out[r0:r0 + n] = _normal_rows(seed, start + r0, n, blocks)
+    if count <= rows_per_chunk:
+        out = _normal_rows(seed, start, count, blocks)
+    else:
+        out = np.empty((count, blocks * 4), np.float32)
+        for r0 in range(0, count, rows_per_chunk):
+            n = min(rows_per_chunk, count - r0)
+            out[r0:r0 + n] = _normal_rows(seed, start + r0, n, blocks)
     return np.ascontiguousarray(out[:, :dim]) if blocks * 4 != dim else out
 
 
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
-    if count * blocks <= _SMALL_BLOCKS:
-        a, b = (np.array(w, np.uint64) for w in _philox_python(seed, start, count, blocks))
-    else:
-        rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
-        c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
-        c1 = rows & _MASK32
-        c2 = rows >> _S32
-        c3 = np.zeros_like(c0)
-        _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
-        out = np.empty((rows.size, 4), np.float32)   # per block: pair (c0, c1), then pair (c2, c3)
-        _box_muller(c0, c1, out[:, :2])
-        _box_muller(c2, c3, out[:, 2:])
-        return out.reshape(count, blocks * 4)
-    return _box_muller(a, b).reshape(count, blocks * 4)
+    if count * blocks <= _PACKED_BLOCKS:
+        w = _philox_packed(seed, start, count, blocks)       # (4, blocks): words c0, c1, c2, c3
+        pairs = w.reshape(2, 2, -1).transpose(1, 2, 0)        # pair (c0, c1), then (c2, c3), per block
+        return _box_muller(pairs[0].ravel(), pairs[1].ravel()).reshape(count, blocks * 4)
+    rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
+    c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
+    c1 = rows & _MASK32
+    c2 = rows >> _S32
+    c3 = np.zeros_like(c0)
+    _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
+    out = np.empty((rows.size, 4), np.float32)   # per block: pair (c0, c1), then pair (c2, c3)
+    _box_muller(c0, c1, out[:, :2])
+    _box_muller(c2, c3, out[:, 2:])
+    return out.reshape(count, blocks * 4)
 
 
 def _box_muller(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -144,23 +151,37 @@ def _box_muller(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> 
     return out
 
 
-def _philox_python(seed: int, start: int, count: int, blocks: int) -> tuple[list[int], list[int]]:
-    """The Philox words of a few blocks with Python integers (cheaper than array calls for a
-    handful of blocks), in Box-Muller pair order: ``([c0, c2, ...], [c1, c3, ...])`` per block,
-    the same arithmetic as ``_philox_inplace``."""
-    keys = _key_schedule(seed & 0xFFFFFFFF, seed >> 32, 10)
-    a: list[int] = []
-    b: list[int] = []
-    for row in range(start, start + count):
-        lo, hi = row & 0xFFFFFFFF, row >> 32
-        for block in range(blocks):
-            c0, c1, c2, c3 = block, lo, hi, 0
-            for k0, k1 in keys:
-                p0, p1 = c0 * _M0_INT, c2 * _M1_INT
-                c0, c1, c2, c3 = (p1 >> 32) ^ c1 ^ k0, p1 & 0xFFFFFFFF, (p0 >> 32) ^ c3 ^ k1, p0 & 0xFFFFFFFF
-            a += (c0, c2)
-            b += (c1, c3)
-    return a, b
+@functools.lru_cache(maxsize=256)
+def _lanes(lanes: int, width: int = 1) -> int:
+    """A Python integer with 1 in the lowest bit of every ``64 * width``-bit lane (``lanes`` lanes)."""
+    bits = 64 * width
+    return ((1 << (bits * lanes)) - 1) // ((1 << bits) - 1)
+
+
+def _philox_packed(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
+    """The Philox words of rows ``start..start+count-1`` (``blocks`` blocks each) as ``(4, count*blocks)``
+    uint64 (rows c0, c1, c2, c3; values < 2**32), computed on Python integers with one 64-bit lane
+    per block: the same arithmetic as ``_philox_inplace`` applied to every lane at once."""
+    m = count * blocks
+    ones = _lanes(m)
+    mask = ones * 0xFFFFFFFF
+    row_lane = 64 * blocks
+    c0 = sum(b << (64 * b) for b in range(1, blocks)) * _lanes(count, blocks)   # block index per lane
+    c1 = c2 = 0
+    for r in range(count):                                                     # row's low / high word
+        row = start + r
+        c1 |= (row & 0xFFFFFFFF) << (row_lane * r)
+        c2 |= (row >> 32) << (row_lane * r)
+    c1 *= _lanes(blocks)
+    c2 *= _lanes(blocks)
+    c3 = 0
+    for k0, k1 in _key_schedule(seed & 0xFFFFFFFF, seed >> 32, 10):
+        p0, p1 = c0 * _M0_INT, c2 * _M1_INT      # 32x32 -> 64 bits: stays inside its lane
+        c0 = ((p1 >> 32) ^ c1 ^ (k0 * ones)) & mask
+        c2 = ((p0 >> 32) ^ c3 ^ (k1 * ones)) & mask
+        c1, c3 = p1 & mask, p0 & mask
+    words = b"".join(c.to_bytes(8 * m, "little") for c in (c0, c1, c2, c3))
+    return np.frombuffer(words, "<u8").reshape(4, m)
 
 
 def check_seed(seed: int) -> int:

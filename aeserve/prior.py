@@ -62,8 +62,9 @@ CALIBRATION_KEY = "prior.calibration"
 KIND = "gmm"
 VERSION = 1
 _WEIGHT_TOL = 1e-6
-REGION_POSTERIOR = 0.95  # label=k keeps a candidate the mixture gives class k with at least this posterior
+REGION_POSTERIOR = 0.99  # label=k keeps a candidate the mixture gives class k with at least this posterior
 REGION_TRIES = 8  # candidates per item for label=k (the best one if none qualifies)
+_BLOCK_ELEMENTS = 1 << 20  # rows x components x dim per step of the density: bounds its temporaries
 
 
 def component_bytes(dim: int) -> int:
@@ -101,6 +102,7 @@ class LatentPrior:
     labels: np.ndarray | None = None
     _samplers: dict[int | None, tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
+    _whitening: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         w, m, c = (np.asarray(a, np.float64) for a in (self.weights, self.means, self.chol))
@@ -231,15 +233,31 @@ class LatentPrior:
 
     # ---- density -----------------------------------------------------------------------
     def _component_logs(self, z: np.ndarray, idx: np.ndarray, w: np.ndarray) -> np.ndarray:
-        """``log w_j + log N(z; mu_j, Sigma_j)`` for the components ``idx`` (weights ``w``): ``(N, len(idx))``."""
-        logs = np.empty((z.shape[0], idx.size))
-        for j, k in enumerate(idx):
-            L = self.chol[k]
-            sol = np.linalg.solve(L, (z - self.means[k]).T)  # triangular L: exact enough in float64
-            maha = np.sum(sol * sol, axis=0)
-            logdet = 2.0 * np.sum(np.log(np.diagonal(L)))
-            logs[:, j] = np.log(w[j]) - 0.5 * (maha + logdet + self.dim * np.log(2.0 * np.pi))
+        """``log w_j + log N(z; mu_j, Sigma_j)`` for the components ``idx`` (weights ``w``): ``(N, len(idx))``.
+
+        Every component's whitened code ``L_j^-1 (z - mu_j) = L_j^-1 z - L_j^-1 mu_j`` comes out of one
+        matrix product, in row blocks of at most ``_BLOCK_ELEMENTS`` temporaries."""
+        inverse, shift, const = self._whitening_factors()
+        k, d = idx.size, self.dim
+        weights = inverse[idx].transpose(2, 0, 1).reshape(d, k * d)       # column (j, i) = row i of L_j^-1
+        shift, const, log_w = shift[idx].reshape(k * d), const[idx], np.log(w)
+        logs = np.empty((z.shape[0], k))
+        step = max(1, _BLOCK_ELEMENTS // (k * d))
+        for s in range(0, z.shape[0], step):
+            white = (z[s:s + step] @ weights - shift).reshape(-1, k, d)
+            logs[s:s + step] = log_w - 0.5 * (np.einsum("nkd,nkd->nk", white, white) + const)
         return logs
+
+    def _whitening_factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per component ``L^-1`` ``(K, d, d)``, ``L^-1 mu`` ``(K, d)`` and ``log det Sigma + d log 2 pi``
+        ``(K,)``; computed once."""
+        if not self._whitening:
+            eye = np.broadcast_to(np.eye(self.dim), self.chol.shape)
+            inverse = np.linalg.solve(self.chol, eye)  # triangular, positive diagonal: well defined
+            shift = np.einsum("kij,kj->ki", inverse, self.means)
+            logdet = 2.0 * np.log(np.diagonal(self.chol, axis1=1, axis2=2)).sum(axis=1)
+            self._whitening.append((inverse, shift, logdet + self.dim * np.log(2.0 * np.pi)))
+        return self._whitening[0]  # threads racing here append equal tuples: the first one serves
 
     def _checked(self, z: Any) -> np.ndarray:
         z = np.asarray(z, np.float64)

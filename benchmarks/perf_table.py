@@ -14,6 +14,11 @@ printed with them). Rows:
    A model that cannot generate (no fitted prior: the restoration models) is measured
    with ``decode(z)`` of the same normal draws instead ("decode" in the row).
    n = 1 and 16: medians of alternating calls for ``--seconds``; n = ``--big``: best of 2.
+   For a model with a fitted prior a third contender, timed in the same rotation, draws the
+   same mixture by hand (``bare_mixture``: ``rng.choice`` of components, ``rng.standard_normal``,
+   ``mu + L eps``; numpy's sequential generator, not counter-based) before the same bare
+   session: ``client/bare-mixture`` is the Client's cost over hand-written code doing the same
+   work, so the difference between the two rows is what the prior's sampling costs.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
    (``Client.encode`` / ``Client.decode``) in FLOP/s over the numpy float32 matmul peak
    measured next to it. FLOPs are those of the function the graph computes, counted from its
@@ -108,8 +113,8 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
     bare_sess = ort.InferenceSession(str(card.decoder_path()))          # ORT's defaults
     rng = np.random.default_rng(0)
 
-    def bare(n: int):
-        z = rng.standard_normal((n, dim), dtype=np.float32)
+    def bare(n: int, z: np.ndarray | None = None):
+        z = rng.standard_normal((n, dim), dtype=np.float32) if z is None else z
         return [bare_sess.run(None, {"z": z[i:i + BARE_SLICE]}) for i in range(0, n, BARE_SLICE)]
 
     out: dict = {}
@@ -121,12 +126,15 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
             op = "decode"
         zs = {n: np.random.default_rng(1).standard_normal((n, dim), dtype=np.float32) for n in ns} \
             if op == "decode" else {}
+        prior = c.prior if op == "generate" else None
         for n in ns:
             client_fn = (lambda n=n: c.generate(n, seed=0)) if op == "generate" else (lambda n=n: c.decode(zs[n]))
             fns = [client_fn, lambda n=n: bare(n)]
+            if prior is not None:
+                fns.append(lambda n=n: bare(n, bare_mixture(prior, rng, n)))
             for f in fns:
                 f()
-            times: list[list[float]] = [[], []]
+            times: list[list[float]] = [[] for _ in fns]
             start = time.perf_counter()
             reps = 2 if n >= big else 3
             while min(len(t) for t in times) < reps or (n < big and time.perf_counter() - start < seconds):
@@ -135,7 +143,17 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
             pick = min if n >= big else statistics.median
             tc, tb = pick(times[0]), pick(times[1])
             out[n] = {"op": op, "client_per_s": n / tc, "bare_per_s": n / tb, "ratio": tb / tc}
+            if prior is not None:
+                tm = pick(times[2])
+                out[n].update(bare_mixture_per_s=n / tm, ratio_mixture=tm / tc)
     return out
+
+
+def bare_mixture(prior, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` draws from the fitted mixture as a user would write them with numpy: float32 ``(n, d)``."""
+    comp = rng.choice(prior.n_components, size=n, p=prior.weights)
+    eps = rng.standard_normal((n, prior.dim))
+    return (prior.means[comp] + np.einsum("nij,nj->ni", prior.chol[comp], eps)).astype(np.float32)
 
 
 def graph_shares(model: str, repo: Path, big: int, images: np.ndarray) -> dict:
@@ -245,6 +263,10 @@ def print_table(res: dict, big: int, clients: int) -> None:
         for n, key in ((1, "client_bare_1"), (16, "client_bare_16"), (big, "client_bare_big")):
             v, op = r["client_bare"][n]["ratio"], r["client_bare"][n].get("op", "generate")
             print(f"{model + f' client/bare {op}({n})':<46}{v:>10.2f}{TARGETS[key]:>9.2f}{ok(v, TARGETS[key])}")
+        for n in (1, 16, big):
+            v = r["client_bare"][n].get("ratio_mixture")
+            if v is not None:
+                print(f"{model + f' client/bare-mixture generate({n})':<46}{v:>10.2f}")
         for role, g in r["graphs"].items():
             label = f"{model} {role} share of SGEMM peak ({g['mflop_per_image']:.2f} MFLOP)"
             print(f"{label:<46}{g['share']:>10.0%}{TARGETS['graph_share']:>9.0%}{ok(g['share'], TARGETS['graph_share'])}"

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -23,9 +25,11 @@ def test_perf_table_small_run(tmp_path):
     dec_mflop = 2 * (16 * 256 + 256 * 3136 + 64 * 32 * 16 * 49 + 32 * 1 * 16 * 196) / 1e6
     for row in ("mnist_ae2 client/bare generate(1)", "mnist_vae client/bare generate(512)",
                 f"mnist_vae decoder share of SGEMM peak ({dec_mflop:.2f} MFLOP)", "conv decoder time by operator",
-                "load average"):
+                "load average", "mnist_vae client/bare-mixture generate(16)"):
         assert row in text, text
     data = json.loads(out.read_text())
     g = data["models"]["mnist_ae2"]["graphs"]["encoder"]
     assert abs(g["mflop_per_image"] - 2 * (784 * 512 + 512 * 256 + 256 * 2) / 1e6) < 1e-9   # hidden 512,256, latent 2
+    mix = data["models"]["mnist_vae"]["client_bare"]["16"]
+    assert mix["ratio_mixture"] == pytest.approx(mix["client_per_s"] / mix["bare_mixture_per_s"]) and mix["ratio_mixture"] > 0
     assert "ConvTranspose" not in data["op_shares"] and abs(sum(data["op_shares"].values()) - 1) < 1e-9

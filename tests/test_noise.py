@@ -91,12 +91,15 @@ def test_standard_normal_edge_cases():
             check_seed(bad)
 
 
-def test_python_philox_matches_known_answer():
-    """The small-draw path's Philox: seed 0, row 0, block 0 is the all-zero counter and key."""
-    from aeserve.noise import _philox_python
+def test_packed_philox_matches_known_answer():
+    """The small-draw path's Philox: seed 0, row 0, block 0 is the all-zero counter and key;
+    with more lanes, each lane is the block function of its own counter."""
+    from aeserve.noise import _philox_packed
 
-    a, b = _philox_python(0, 0, 1, 1)  # Box-Muller pair order: (c0, c2), (c1, c3)
-    assert [a[0], b[0], a[1], b[1]] == KAT[0][2]
+    assert _philox_packed(0, 0, 1, 1)[:, 0].tolist() == KAT[0][2]
+    w = _philox_packed(2**64 - 1, 2**32 - 1, 2, 3)          # rows 2**32-1 and 2**32: the high word changes
+    counters = np.array([[b, r & 0xFFFFFFFF, r >> 32, 0] for r in (2**32 - 1, 2**32) for b in range(3)], np.uint32)
+    assert np.array_equal(w.T, philox4x32(counters, (0xFFFFFFFF, 0xFFFFFFFF)))
 
 
 SEEDS = [0, 1, 7, 2**32 - 1, 2**32, 2**63 + 5, 2**64 - 1]
@@ -107,12 +110,12 @@ DIMS = [1, 2, 3, 4, 5, 12, 16, 17, 48]
 
 def test_small_draw_fast_path_is_bit_identical_to_the_array_path(monkeypatch):
     """Every (seed, start, count, dim) of a grid, small and large: the stream with the
-    Python-integer fast path equals, bit for bit, the stream computed with arrays only."""
+    packed-integer fast path equals, bit for bit, the stream computed with arrays only."""
     import aeserve.noise as noise_mod
 
     fast = {(s, r, c, d): standard_normal(s, r, c, d)
             for s in SEEDS for r in STARTS for c in COUNTS for d in DIMS}
-    monkeypatch.setattr(noise_mod, "_SMALL_BLOCKS", 0)
+    monkeypatch.setattr(noise_mod, "_PACKED_BLOCKS", 0)
     for (s, r, c, d), got in fast.items():
         want = standard_normal(s, r, c, d)
         assert got.dtype == want.dtype == np.float32 and got.shape == want.shape == (c, d)

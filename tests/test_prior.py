@@ -97,7 +97,13 @@ def test_non_finite_and_wrong_dim_priors_are_refused():
         LatentPrior.from_card(card_with(p, d=5).with_extra(**p.card_entries()))
 
 
-def test_log_density_matches_a_direct_gaussian_mixture():
+@pytest.mark.parametrize("block", [None, 5])
+def test_log_density_matches_a_direct_gaussian_mixture(block, monkeypatch):
+    """Direct formula per component; ``block`` = 5 elements per step forces one row per step."""
+    import aeserve.prior as prior_mod
+
+    if block is not None:
+        monkeypatch.setattr(prior_mod, "_BLOCK_ELEMENTS", block)
     p = make_prior(labels=False)
     z = np.random.default_rng(1).standard_normal((7, 4)) * 2
     want = np.zeros(7)

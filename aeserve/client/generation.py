@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
@@ -118,7 +119,7 @@ def _temperature(t: Any) -> np.float32:
         f = float(t)
     except (TypeError, ValueError, OverflowError):
         raise InputError(f"temperature must be a number in [0, {MAX_TEMPERATURE:g}], got {t!r}") from None
-    if not np.isfinite(f) or not 0.0 <= f <= MAX_TEMPERATURE:
+    if not math.isfinite(f) or not 0.0 <= f <= MAX_TEMPERATURE:
         raise InputError(f"temperature must be a finite number in [0, {MAX_TEMPERATURE:g}] (a multiple of the "
                          f"prior's standard deviation), got {t!r}")
     return np.float32(f)
