@@ -66,10 +66,16 @@ def test_eval_one_class_only(tmp_path, capsys):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), test.x[test.y == c].mean(0))
         fx.add_unit_prior(tmp_path, model_name("mnist", c))
     code, stdout, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
-                                    "--limit", "200", "--quiet"], capsys)
+                                    "--limit", "200", "--members", "1", "--quiet"], capsys)
     assert code == 0, stderr
     assert "mean_auroc_pct" in stdout
     assert "target anomaly" not in stdout      # the project's targets: benchmarks/targets.py, not the CLI
+    code, _, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
+                               "--limit", "200", "--quiet"], capsys)    # the default is a seed ensemble
+    assert code != 0 and "mnist_oneclass0_m1" in stderr and "Traceback" not in stderr
+    code, _, stderr = run_cli(["eval", "--one-class", "mnist", "--one-class-repo", str(tmp_path),
+                               "--members", "0", "--quiet"], capsys)
+    assert code == 2 and "members" in stderr and "Traceback" not in stderr
 
 
 def test_bench_table_and_json(repo, tmp_path, capsys):

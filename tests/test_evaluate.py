@@ -16,7 +16,7 @@ from aeserve.errors import ConfigError, InputError, ModelNotFoundError, PriorMis
 from aeserve.eval import evaluate, evaluate_one_class, format_table, write_json
 from aeserve.eval.compression import codec_points, codec_settings, rate_distortion_plot
 from aeserve.eval.likelihood import binarize, likelihood
-from aeserve.eval.one_class import model_name, one_class_protocol
+from aeserve.eval.one_class import member_name, model_name, one_class_protocol
 from aeserve.eval.reconstruction import PCABaseline, corrupt
 
 
@@ -144,7 +144,7 @@ def test_one_class_protocol_equals_direct_auroc(tmp_path, test_set):
     x, y = test_set.x, test_set.y
     for c in (0, 1):   # "model" for class c reconstructs everything as class c's mean image
         fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
-    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(0, 1), method="mse")
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(0, 1), method="mse", members=1)
     for c in (0, 1):
         direct = 100 * metrics.auroc(((x - x[y == c].mean(0)) ** 2).reshape(len(x), -1).mean(1), y != c)
         assert res["auroc_pct"][str(c)] == pytest.approx(direct, abs=1e-9)
@@ -158,13 +158,52 @@ def test_one_class_default_score_is_combined_and_needs_the_prior(tmp_path, test_
     name = model_name("mnist", 3)
     fx.write_constant_ae(tmp_path, name, x[y == 3].mean(0))
     with pytest.raises(PriorMissingError, match="fit-prior"):
-        one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,))
+        one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,), members=1)
     fx.add_unit_prior(tmp_path, name)
-    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,))
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(3,), members=1)
     assert res["method"] == "combined"
     # every code is 0 (one density for all), so the combined score ranks as the log MSE does
     direct = 100 * metrics.auroc(((x - x[y == 3].mean(0)) ** 2).reshape(len(x), -1).mean(1), y != 3)
     assert res["auroc_pct"]["3"] == pytest.approx(direct, abs=1e-9)
+
+
+def _mse_to(x, image):
+    return ((x - image) ** 2).reshape(len(x), -1).mean(1)
+
+
+def test_member_names_keep_the_single_model_name_for_the_first_member():
+    assert member_name("mnist", 3, 0) == model_name("mnist", 3) == "mnist_oneclass3"
+    assert member_name("fashion-mnist", 3, 2) == "fashion_oneclass3_m2"
+    with pytest.raises(InputError, match="member"):
+        member_name("mnist", 3, -1)
+
+
+def test_one_class_ensemble_scores_the_mean_of_its_members(tmp_path, test_set):
+    x, y = test_set.x, test_set.y
+    mean_image, first_image = x[y == 2].mean(0), x[y == 2][0]   # two different "models" of class 2
+    fx.write_constant_ae(tmp_path, member_name("mnist", 2, 0), mean_image)
+    fx.write_constant_ae(tmp_path, member_name("mnist", 2, 1), first_image)
+    one = 100 * metrics.auroc(_mse_to(x, mean_image), y != 2)
+    other = 100 * metrics.auroc(_mse_to(x, first_image), y != 2)
+    both = 100 * metrics.auroc((_mse_to(x, mean_image) + _mse_to(x, first_image)) / 2, y != 2)
+    assert len({round(one, 6), round(other, 6), round(both, 6)}) == 3   # the three rankings differ
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(2,), method="mse", members=2)
+    assert res["auroc_pct"]["2"] == pytest.approx(both, abs=1e-9)
+    assert res["members"] == 2 and res["models"] == ["mnist_oneclass2", "mnist_oneclass2_m1"]
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(2,), method="mse", members=1)
+    assert res["auroc_pct"]["2"] == pytest.approx(one, abs=1e-9)   # members=1: the first model only
+
+
+def test_one_class_ensemble_names_its_missing_members_and_refuses_bad_counts(tmp_path, test_set):
+    x, y = test_set.x, test_set.y
+    fx.write_constant_ae(tmp_path, member_name("mnist", 5, 0), x[y == 5].mean(0))
+    with pytest.raises(ModelNotFoundError, match="mnist_oneclass5_m1, mnist_oneclass5_m2"):
+        one_class_protocol("mnist", x, y, repository=tmp_path, classes=(5,), method="mse", members=3)
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InputError, match="members"):
+            one_class_protocol("mnist", x, y, repository=tmp_path, classes=(5,), method="mse", members=bad)
+    with pytest.raises(InputError, match="members"):
+        evaluate_one_class("mnist", limit=50, repository=tmp_path, members=0, progress=False, log=lambda m: None)
 
 
 @pytest.mark.slow
@@ -172,14 +211,20 @@ def test_train_one_class_writes_the_prior_the_combined_score_needs(tmp_path, tes
     from aeserve import Client
     from aeserve.eval.one_class import train_one_class
 
-    names = train_one_class("mnist", tmp_path, classes=(7,), recipe={"epochs": 1}, progress=False)
-    assert names == ["mnist_oneclass7"]
-    with Client(repository=tmp_path, model=names[0]) as c:
-        assert c.prior is not None and c.prior.dim == c.card.latent_dim and c.prior.labels is None
-        assert set(c.card.get_json("prior.calibration")) >= {"nll", "log_mse"}
+    names = train_one_class("mnist", tmp_path, classes=(7,), recipe={"epochs": 1}, members=2, progress=False)
+    assert names == ["mnist_oneclass7", "mnist_oneclass7_m1"]
+    seeds = []
+    for name in names:
+        with Client(repository=tmp_path, model=name) as c:
+            assert c.prior is not None and c.prior.dim == c.card.latent_dim and c.prior.labels is None
+            assert set(c.card.get_json("prior.calibration")) >= {"nll", "log_mse"}
+            seeds.append(int(c.card.train["seed"]))
+    assert seeds == [0, 1]                                   # member m is trained with seed + m
     x, y = test_set.x[:500], test_set.y[:500]
-    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(7,))
+    res = one_class_protocol("mnist", x, y, repository=tmp_path, classes=(7,), members=2)
     assert res["recipe"]["family"] == "vae" and res["auroc_pct"]["7"] > 60   # one epoch already separates sevens
+    with pytest.raises(InputError, match="members"):
+        train_one_class("mnist", tmp_path, classes=(7,), members=0, progress=False)
 
 
 def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
@@ -187,7 +232,7 @@ def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
     for c in range(10):
         fx.write_constant_ae(tmp_path, model_name("mnist", c), x[y == c].mean(0))
         fx.add_unit_prior(tmp_path, model_name("mnist", c))
-    r = evaluate_one_class("mnist", limit=300, repository=tmp_path, progress=False, log=lambda m: None)
+    r = evaluate_one_class("mnist", limit=300, repository=tmp_path, members=1, progress=False, log=lambda m: None)
     a = r["sections"]["anomaly"]
     assert r["data"]["n"] == 300 and len(a["auroc_pct"]) == 10
     assert 70 < a["mean_auroc_pct"] < 100                 # "distance to the class mean" is a decent detector
@@ -197,7 +242,8 @@ def test_one_class_report_for_all_ten_classes(tmp_path, test_set):
 
 def test_one_class_constant_scores_give_chance(tmp_path, test_set):
     fx.write_identity_ae(tmp_path, model_name("mnist", 4))   # identity: every score is 0
-    res = one_class_protocol("mnist", test_set.x, test_set.y, repository=tmp_path, classes=(4,), method="mse")
+    res = one_class_protocol("mnist", test_set.x, test_set.y, repository=tmp_path, classes=(4,), method="mse",
+                             members=1)
     assert res["auroc_pct"]["4"] == 50.0
 
 

@@ -41,6 +41,9 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--train", "train_one_class", is_flag=True,
               help="train the ten one-class models (anomaly section) before scoring; needs torch")
 @click.option("--one-class-repo", default=None, help="repository of the one-class models [default: out/one_class]")
+@click.option("--members", type=int, default=None,
+              help="one-class models per class, a seed ensemble whose mean score is the class's score "
+                   "[default: aeserve.eval.one_class.MEMBERS]")
 @click.option("--n-generate", type=int, default=None, help="generated samples [default: min(test size, 10000)]")
 @click.option("--temperature", type=float, default=1.0, show_default=True)
 @click.option("--classifier", default=None,
@@ -55,7 +58,7 @@ def _default_plot(out: str | None) -> Path | None:
 @click.option("--plot", default=None, help="rate-distortion PNG [default: <out stem>_rd.png when --out is given]")
 @click.option("--quiet", is_flag=True, help="no progress output")
 def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_n, binarize, one_class, train_one_class,
-                 one_class_repo, n_generate, temperature, classifier, compression_n, finetune_ckpt, finetune_steps,
+                 one_class_repo, members, n_generate, temperature, classifier, compression_n, finetune_ckpt, finetune_steps,
                  no_baselines, seed, out, plot, quiet) -> None:
     """Measure a model's quality on its test split through the Client; print a table."""
     from ..eval import evaluate, evaluate_one_class, format_table, write_json
@@ -66,12 +69,12 @@ def eval_command(model, data, url, repo, limit, subset, sections, k, likelihood_
         limit = subset if limit is None else limit
     if one_class is not None:
         report = evaluate_one_class(one_class, url, limit=limit, train=train_one_class, repository=one_class_repo,
-                                    seed=seed, progress=not quiet, log=log)
+                                    seed=seed, members=members, progress=not quiet, log=log)
     else:
         report = evaluate(
             model, data, url, repository=repo, limit=limit, sections=sections, k=k, likelihood_n=likelihood_n,
             binarize=binarize, seed=seed, baselines=not no_baselines, train_one_class=train_one_class,
-            one_class_repository=one_class_repo, n_generate=n_generate, temperature=temperature,
+            one_class_repository=one_class_repo, one_class_members=members, n_generate=n_generate, temperature=temperature,
             classifier=classifier, compression_n=compression_n, plot=plot or _default_plot(out),
             progress=not quiet, log=log, finetune_ckpt=finetune_ckpt, finetune_steps=finetune_steps)
     click.echo(format_table(report))

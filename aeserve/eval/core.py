@@ -11,7 +11,7 @@ Sections (``sections=`` picks some; default all that apply to the model):
 ``likelihood``      VAE: ELBO and IWAE bound with ``k`` samples on ``likelihood_n`` images (nats);
                     Bernoulli models are scored on dynamically binarized images by default
 ``denoising``       PSNR of noisy input and ``client.denoise`` output: Gaussian 0.3/0.5, masking 0.25/0.5
-``anomaly``         one-class protocol, ten ``<dataset>_oneclass<c>`` models (``train_one_class=True`` trains them)
+``anomaly``         one-class protocol, ``<dataset>_oneclass<c>`` models and their seed ensembles (``train_one_class=True`` trains them)
 ``generation``      the project's classifier on ``client.generate``: confident share, label entropy, Fréchet distance
 ``compression``     ``client.compress`` bytes/image and PSNR vs PNG, WebP, JPEG; optional rate-distortion plot
 ``inpainting``      inpainting models: PSNR in the hole (25% centre box, 3 random 8x8 patches) vs Telea and PCA
@@ -96,7 +96,7 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
              sections: Sequence[str] | str | None = None, k: int = 5000, likelihood_n: int = 100,
              binarize: bool | None = None, seed: int = 0, baselines: bool = True,
              train_one_class: bool = False, one_class_repository: str | os.PathLike[str] | None = None,
-             n_generate: int | None = None, temperature: float = 1.0,
+             one_class_members: int | None = None, n_generate: int | None = None, temperature: float = 1.0,
              classifier: str | os.PathLike[str] | None = None, compression_n: int = 1000,
              plot: str | os.PathLike[str] | None = None, progress: bool = True,
              log: Callable[[str], None] | None = None, finetune_ckpt: str | os.PathLike[str] | None = None,
@@ -117,6 +117,7 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
     limit, n_generate = _positive_or_none("limit", limit), _positive_or_none("n_generate", n_generate)
     k, likelihood_n = _positive("k", k), _positive("likelihood_n", likelihood_n)
     compression_n = _positive("compression_n", compression_n)
+    one_class_members = _positive_or_none("one_class_members", one_class_members)
     say = log or _log.info
     started = time.perf_counter()
     with Client(url, model, repository=repository) as client:
@@ -143,7 +144,8 @@ def evaluate(model: str | None = None, data: str | None = None, url: str | None 
                 result = _SECTION_RUNNERS[section](
                     client=client, ds=ds, dataset=ds.name, x=x, y=y, pca=pca, k=k, likelihood_n=likelihood_n,
                     binarized=binarized, seed=seed, train_one_class=train_one_class,
-                    one_class_repository=one_class_repository, url=url, n_generate=n_generate,
+                    one_class_repository=one_class_repository, one_class_members=one_class_members,
+                    url=url, n_generate=n_generate,
                     temperature=temperature, classifier=classifier,
                     compression_n=compression_n, plot=plot, progress=progress, say=say,
                     finetune_ckpt=finetune_ckpt, finetune_steps=finetune_steps)
@@ -201,36 +203,41 @@ def _likelihood(*, client, x, k, likelihood_n, binarized, seed, progress, **_: A
         bar.close()
 
 
-def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, seed, progress, say,
+def _anomaly(*, dataset, x, y, url, train_one_class, one_class_repository, one_class_members, seed, progress, say,
              **_: Any) -> dict[str, Any]:
-    from .one_class import ONE_CLASS_DIR, one_class_protocol
+    from .one_class import MEMBERS, ONE_CLASS_DIR, one_class_protocol
     from .one_class import train_one_class as train_models
 
     if y is None:
         return {"skipped": f"the one-class protocol needs labels; data {dataset!r} has none"}
     repo = one_class_repository or ONE_CLASS_DIR
+    members = one_class_members or MEMBERS
     if train_one_class:
         if url is not None:
             return {"skipped": "--train writes a local repository; evaluate it without --url, or serve it"}
-        train_models(dataset, repo, seed=seed, progress=progress, log=say)
-    return one_class_protocol(dataset, x, y, url=url, repository=repo)
+        train_models(dataset, repo, seed=seed, members=members, progress=progress, log=say)
+    return one_class_protocol(dataset, x, y, url=url, repository=repo, members=members)
 
 
 def evaluate_one_class(dataset: str = "mnist", url: str | None = None, *, limit: int | None = None,
                        train: bool = False, repository: str | os.PathLike[str] | None = None, seed: int = 0,
-                       progress: bool = True, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                       members: int | None = None, progress: bool = True,
+                       log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Only the one-class protocol on ``dataset`` (no main model): a report whose only section
-    is ``anomaly`` (see ``aeserve.eval.one_class``). ``train`` trains the ten models first."""
+    is ``anomaly`` (see ``aeserve.eval.one_class``). ``train`` trains the models first;
+    ``members``: models per class (default ``one_class.MEMBERS``). Raises InputError for a
+    ``limit`` or ``members`` that is not a positive integer, and what the protocol raises."""
     from .. import __version__
     from ..data import load_dataset
     from .one_class import ONE_CLASS_DIR
 
-    limit = _positive_or_none("limit", limit)
+    limit, members = _positive_or_none("limit", limit), _positive_or_none("members", members)
     say = log or _log.info
     started = time.perf_counter()
     test = load_dataset(dataset, "test", limit=limit)
     section = _anomaly(dataset=test.name, x=test.x, y=test.y, url=url, train_one_class=train,
-                       one_class_repository=repository, seed=seed, progress=progress, say=say)
+                       one_class_repository=repository, one_class_members=members, seed=seed, progress=progress,
+                       say=say)
     out: dict[str, Any] = {
         "model": "one-class protocol", "target": url or f"embedded:{repository or ONE_CLASS_DIR}", "card": None,
         "data": {"name": test.name, "split": "test", "n": len(test), "limit": limit},
