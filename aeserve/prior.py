@@ -64,7 +64,7 @@ VERSION = 1
 _WEIGHT_TOL = 1e-6
 REGION_POSTERIOR = 0.99  # label=k keeps a candidate the mixture gives class k with at least this posterior
 REGION_TRIES = 8  # candidates per item for label=k (the best one if none qualifies)
-_BLOCK_ELEMENTS = 1 << 20  # rows x components x dim per step of the density: bounds its temporaries
+_BLOCK_ELEMENTS = 1 << 18  # rows x components x dim per step of the density: bounds its one temporary (2 MB)
 
 
 def component_bytes(dim: int) -> int:
@@ -242,10 +242,16 @@ class LatentPrior:
         weights = inverse[idx].transpose(2, 0, 1).reshape(d, k * d)       # column (j, i) = row i of L_j^-1
         shift, const, log_w = shift[idx].reshape(k * d), const[idx], np.log(w)
         logs = np.empty((z.shape[0], k))
-        step = max(1, _BLOCK_ELEMENTS // (k * d))
+        step = max(1, min(z.shape[0], _BLOCK_ELEMENTS // (k * d)))
+        buffer = np.empty((step, k * d))  # one temporary for every block: no allocation per block
         for s in range(0, z.shape[0], step):
-            white = (z[s:s + step] @ weights - shift).reshape(-1, k, d)
-            logs[s:s + step] = log_w - 0.5 * (np.einsum("nkd,nkd->nk", white, white) + const)
+            white = np.matmul(z[s:s + step], weights, out=buffer[:min(step, z.shape[0] - s)])
+            white -= shift
+            part = logs[s:s + step]
+            np.einsum("nkd,nkd->nk", white.reshape(-1, k, d), white.reshape(-1, k, d), out=part)
+            part += const
+            part *= -0.5
+            part += log_w
         return logs
 
     def _whitening_factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

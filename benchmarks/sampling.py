@@ -1,0 +1,111 @@
+"""What the Client's sampling costs per call, and what it does to the ONNX Runtime run after it.
+
+    python benchmarks/sampling.py                         # shipped repository, mnist_vae and mnist_ae2
+    PYTHONPATH=/path/to/older/checkout python benchmarks/sampling.py --out old.json   # the same for older code
+
+Microseconds per call (median of ``--calls`` back-to-back calls, best of ``--rounds``), one
+thread, for:
+
+- ``noise``: ``aeserve.noise.standard_normal(seed, 0, n, d + 1)`` (a fitted-prior draw's noise);
+- ``sample``: ``LatentPrior.sample(seed, 0, n)`` (noise plus the mixture), and with ``label``;
+- ``log_density``: ``LatentPrior.log_density`` of n codes (what ``anomaly_score(method=
+  "density" | "combined")`` evaluates per chunk);
+- ``run``, ``sample``, ``sample+run``: the decoder on the Client's one-call session options
+  alone, the sample alone, and the two in turn, at n = 1: the difference between the last and
+  the sum of the first two is what running numpy between two ONNX Runtime runs costs the run
+  (``busy+run``: the same with a plain Python busy loop as long as the sample instead).
+
+Imports ``aeserve`` from wherever Python finds it, so pointing ``PYTHONPATH`` at an older
+checkout measures that code with this script. No assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import aeserve
+from aeserve import noise
+from aeserve.ort_session import cpu_session, session_options, usable_cores
+from aeserve.repository import Repository, default_repository
+
+
+def per_call_us(fn, calls: int, rounds: int) -> float:
+    """Best over ``rounds`` of the median time of ``calls`` back-to-back calls, in microseconds."""
+    best = float("inf")
+    for _ in range(rounds):
+        for _ in range(10):
+            fn()
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        best = min(best, statistics.median(times))
+    return best * 1e6
+
+
+def busy(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def measure(model: str, repo: Path, calls: int, rounds: int) -> dict:
+    import onnxruntime as ort
+
+    with aeserve.Client(repository=repo, model=model) as c:
+        prior = c.prior
+    if prior is None:
+        raise SystemExit(f"{model} has no fitted prior")
+    d, label = prior.dim, (prior.classes[0] if prior.classes else None)
+    out: dict = {}
+    for n in (1, 16):
+        out[f"noise({n})"] = per_call_us(lambda n=n: noise.standard_normal(0, 0, n, d + 1), calls, rounds)
+        out[f"sample({n})"] = per_call_us(lambda n=n: prior.sample(0, 0, n), calls, rounds)
+        if label is not None:
+            out[f"sample({n}, label)"] = per_call_us(lambda n=n: prior.sample(0, 0, n, label=label), calls, rounds)
+    codes = prior.sample(1, 0, 256).astype(np.float64)
+    for n in (1, 256):
+        out[f"log_density({n})"] = per_call_us(lambda n=n: prior.log_density(codes[:n]), calls, rounds)
+    path = Repository(repo).model(model).decoder_path()
+    sess = ort.InferenceSession(str(path), session_options(usable_cores(), spinning=True),
+                                providers=["CPUExecutionProvider"]) if usable_cores() > 1 else cpu_session(path, 1)
+    z = prior.sample(0, 0, 1)
+    out["run(1)"] = per_call_us(lambda: sess.run(None, {"z": z}), calls, rounds)
+    out["sample(1) then run(1)"] = per_call_us(lambda: sess.run(None, {"z": prior.sample(0, 0, 1)}), calls, rounds)
+    pause = out["sample(1)"] * 1e-6
+    out["busy(sample's time) then run(1)"] = per_call_us(lambda: (busy(pause), sess.run(None, {"z": z})), calls, rounds)
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repo", default=None, help="model repository [default: the shipped one]")
+    p.add_argument("--models", default="mnist_vae,mnist_ae2")
+    p.add_argument("--calls", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--out", default=None, help="write the results as JSON here")
+    a = p.parse_args(argv)
+    repo = Path(a.repo) if a.repo else default_repository()
+    res = {"aeserve": str(Path(aeserve.__file__).parent), "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+           "models": {m: measure(m, repo, a.calls, a.rounds) for m in a.models.split(",")}}
+    res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"aeserve from {res['aeserve']}; load average {res['load_start']} at start, {res['load_end']} at end")
+    for model, rows in res["models"].items():
+        for name, us in rows.items():
+            print(f"{model:<12} {name:<34} {us:>9.1f} us")
+    if a.out:
+        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
