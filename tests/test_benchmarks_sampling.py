@@ -1,0 +1,34 @@
+"""benchmarks/sampling.py times every step it names, for the aeserve it imports, and writes them as JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import aeserve
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_sampling_small_run(tmp_path):
+    out = tmp_path / "sampling.json"
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sampling.py"), "--models", "mnist_ae2",
+                          "--calls", "5", "--rounds", "1", "--out", str(out)],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    data = json.loads(out.read_text())
+    assert Path(data["aeserve"]).resolve() == Path(aeserve.__file__).resolve().parent   # the one this test imports
+    rows = data["models"]["mnist_ae2"]
+    for name in ("noise(1)", "sample(16, label)", "log_density(256)", "run(1)", "sample(1) then run(1)",
+                 "busy(sample's time) then run(1)"):
+        assert rows[name] > 0 and f"mnist_ae2    {name}" in res.stdout, name
+    # a labelled draw does at least the unlabelled draw's work (its first candidate is that draw)
+    assert rows["sample(16, label)"] >= 0.5 * rows["sample(16)"]
+
+
+def test_sampling_refuses_a_model_without_prior(tmp_path):
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sampling.py"), "--models", "mnist_sr4",
+                          "--calls", "2", "--rounds", "1"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode != 0 and "mnist_sr4 has no fitted prior" in res.stderr
