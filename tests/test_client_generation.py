@@ -153,3 +153,38 @@ def test_arithmetic_bad_input(ae, call, match):
     v = np.ones(2, np.float32)
     with pytest.raises(InputError, match=match):
         call(ae, v)
+
+
+def test_generate_draws_latents_in_windows_of_several_chunks(ae, monkeypatch):
+    """Whatever the window (here 1 to 3 chunks of 8 rows, or all 50 rows in one), the images are
+    the same, bit for bit: windows change only how many rows one draw computes."""
+    import aeserve.client.generation as gen
+
+    want, want_label = ae.generate(50, seed=5), ae.generate(50, seed=5, label=2)
+    for window in (8, 16, 24):
+        monkeypatch.setattr(gen, "LATENT_WINDOW", window)
+        np.testing.assert_array_equal(ae.generate(50, seed=5), want)
+        np.testing.assert_array_equal(ae.generate(50, seed=5, label=2), want_label)
+
+
+def test_latent_windows_draw_each_window_once_and_forget_it():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from aeserve.batching import chunks
+    from aeserve.client.generation import LatentWindows
+
+    calls: list[tuple[int, int]] = []
+
+    def draw(s: int, count: int) -> np.ndarray:
+        calls.append((s, count))
+        return np.arange(s, s + count, dtype=np.float32)[:, None]
+
+    w = LatentWindows(draw, 50, 16)
+    with ThreadPoolExecutor(4) as pool:   # chunks of 8 asked for from 4 threads, in any order
+        got = list(pool.map(lambda span: w.rows(*span), chunks(50, 8)))
+    np.testing.assert_array_equal(np.concatenate(got)[:, 0], np.arange(50))
+    assert sorted(calls) == [(0, 16), (16, 16), (32, 16), (48, 2)]   # each window drawn once
+    w.rows(16, 24)                                   # handed out completely before: drawn again
+    assert calls[-1] == (16, 16) and len(calls) == 5
+    with pytest.raises(ValueError, match="straddle"):
+        w.rows(12, 20)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+import threading
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -42,12 +43,16 @@ class GenerationOps(ClientBase):
         self._limits.check_bytes(n * (self.image_bytes + 4 * dim), f"generate(n={n})")
         cls = None if label is None or fitted is None else fitted.resolve_label(label, self.card.class_names)
 
-        def work(s: int, e: int) -> np.ndarray:
+        def draw(s: int, count: int) -> np.ndarray:
             if fitted is not None:
-                z = fitted.sample(seed, s, e - s, temperature=float(t), label=cls)
-            else:
-                z = noise.standard_normal(seed, s, e - s, dim) * t
-            return self._conn.runtime.decode(self.model, z)
+                return fitted.sample(seed, s, count, temperature=float(t), label=cls)
+            return noise.standard_normal(seed, s, count, dim) * t
+
+        chunk = self._info.max_batch_size
+        latents = LatentWindows(draw, n, chunk * max(1, LATENT_WINDOW // chunk))
+
+        def work(s: int, e: int) -> np.ndarray:
+            return self._conn.runtime.decode(self.model, latents.rows(s, e))
 
         return self._map(int(n), work, desc="generate")[0]
 
@@ -109,6 +114,37 @@ class GenerationOps(ClientBase):
         return self.decode(latent.traverse(z, dim, values))
 
 MAX_TEMPERATURE = 1000.0  # latents beyond ~1000 standard deviations decode to saturated noise
+#: latent rows drawn at once when a call spans several chunks: a draw's cost is mostly fixed
+#: (about a hundred numpy calls), so one draw of this many rows serves several chunks
+LATENT_WINDOW = 4096
+
+
+class LatentWindows:
+    """Rows ``[0, n)`` of ``draw(start, count)``, drawn ``size`` rows (a window) at a time.
+
+    ``rows(s, e)`` returns rows ``s..e-1`` (within one window); the first request for a window
+    draws it, the last hands it out and forgets it, so at most the windows of the requests in
+    flight are held. Thread-safe. The draws are counter-based, so the rows are the same
+    whatever ``size``: windows change only how many rows each numpy call sees.
+    """
+
+    def __init__(self, draw: Callable[[int, int], np.ndarray], n: int, size: int):
+        self._draw, self._n, self._size = draw, int(n), max(1, int(size))
+        self._lock = threading.Lock()
+        self._open: dict[int, list[Any]] = {}   # window start -> [rows, rows handed out]
+
+    def rows(self, s: int, e: int) -> np.ndarray:
+        w0 = s - s % self._size
+        if e - w0 > self._size:
+            raise ValueError(f"rows {s}..{e} straddle the windows of {self._size} rows")
+        with self._lock:
+            entry = self._open.get(w0)
+            if entry is None:
+                entry = self._open[w0] = [self._draw(w0, min(self._size, self._n - w0)), 0]
+            entry[1] += e - s
+            if entry[1] >= len(entry[0]):
+                del self._open[w0]
+        return entry[0][s - w0:e - w0]
 
 
 def _temperature(t: Any) -> np.float32:
