@@ -28,8 +28,9 @@ class GenerationOps(ClientBase):
         ``prior``: "fitted" (the Gaussian mixture in the card, ``z = mu_k + T L_k eps``),
         "standard" (VAE only: ``z = T eps``, eps ~ N(0, I)), or None: fitted where the card
         has one, else standard. ``label``: a class index or name; only the components of
-        that class are sampled (fitted prior of labelled data). Latents are drawn per chunk,
-        so memory is the output plus one chunk per request in flight.
+        that class are sampled (fitted prior of labelled data). Latents are drawn
+        ``LATENT_WINDOW`` rows at a time (``LatentWindows``), so memory is the output plus
+        about one window of latents per request in flight.
         Raises InputError (n < 1, bad seed, temperature outside [0, MAX_TEMPERATURE], unknown
         label), SizeLimitError (before allocating, beyond the Client's ``limits``),
         ConfigError (unknown prior; standard prior on a non-VAE), PriorMissingError (no fitted prior in the card:
