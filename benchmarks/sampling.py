@@ -8,6 +8,8 @@ thread, for:
 
 - ``noise``: ``aeserve.noise.standard_normal(seed, 0, n, d + 1)`` (a fitted-prior draw's noise);
 - ``sample``: ``LatentPrior.sample(seed, 0, n)`` (noise plus the mixture), and with ``label``;
+- ``65536 rows in draws of 256 / 4096``: the latents of ``generate(65536)`` drawn a chunk at a
+  time vs a window at a time (``aeserve.client.generation.LATENT_WINDOW``);
 - ``log_density``: ``LatentPrior.log_density`` of n codes (what ``anomaly_score(method=
   "density" | "combined")`` evaluates per chunk);
 - ``run``, ``sample``, ``sample+run``: the decoder on the Client's one-call session options
@@ -72,6 +74,9 @@ def measure(model: str, repo: Path, calls: int, rounds: int) -> dict:
         out[f"sample({n})"] = per_call_us(lambda n=n: prior.sample(0, 0, n), calls, rounds)
         if label is not None:
             out[f"sample({n}, label)"] = per_call_us(lambda n=n: prior.sample(0, 0, n, label=label), calls, rounds)
+    for rows in (256, 4096):   # 65,536 latents drawn in pieces of a chunk vs of a window (LatentWindows)
+        out[f"65536 rows in draws of {rows}"] = per_call_us(
+            lambda rows=rows: [prior.sample(0, s, rows) for s in range(0, 65536, rows)], 3, rounds)
     codes = prior.sample(1, 0, 256).astype(np.float64)
     for n in (1, 256):
         out[f"log_density({n})"] = per_call_us(lambda n=n: prior.log_density(codes[:n]), calls, rounds)

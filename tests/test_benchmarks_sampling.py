@@ -22,6 +22,7 @@ def test_sampling_small_run(tmp_path):
     assert Path(data["aeserve"]).resolve() == Path(aeserve.__file__).resolve().parent   # the one this test imports
     rows = data["models"]["mnist_ae2"]
     for name in ("noise(1)", "sample(16, label)", "log_density(256)", "run(1)", "sample(1) then run(1)",
+                 "65536 rows in draws of 4096",
                  "busy(sample's time) then run(1)"):
         assert rows[name] > 0 and f"mnist_ae2    {name}" in res.stdout, name
     # a labelled draw does at least the unlabelled draw's work (its first candidate is that draw)
