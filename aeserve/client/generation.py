@@ -126,7 +126,9 @@ class LatentWindows:
     ``rows(s, e)`` returns rows ``s..e-1`` (within one window); the first request for a window
     draws it, the last hands it out and forgets it, so at most the windows of the requests in
     flight are held. Thread-safe. The draws are counter-based, so the rows are the same
-    whatever ``size``: windows change only how many rows each numpy call sees.
+    whatever ``size``: windows change only how many rows each numpy call sees. Raises
+    ValueError for a span across two windows (the Client's chunks, a divisor of ``size``,
+    never are).
     """
 
     def __init__(self, draw: Callable[[int, int], np.ndarray], n: int, size: int):
