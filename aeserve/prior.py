@@ -237,10 +237,11 @@ class LatentPrior:
 
         Every component's whitened code ``L_j^-1 (z - mu_j) = L_j^-1 z - L_j^-1 mu_j`` comes out of one
         matrix product, in row blocks of at most ``_BLOCK_ELEMENTS`` temporaries."""
-        inverse, shift, const = self._whitening_factors()
+        columns, shift, const = self._whitening_factors()
         k, d = idx.size, self.dim
-        weights = inverse[idx].transpose(2, 0, 1).reshape(d, k * d)       # column (j, i) = row i of L_j^-1
-        shift, const, log_w = shift[idx].reshape(k * d), const[idx], np.log(w)
+        if k != self.n_components:  # one class's components (all of them: the cached arrays as they are)
+            columns, shift, const = columns[:, idx], shift[idx], const[idx]
+        weights, shift, log_w = columns.reshape(d, k * d), shift.reshape(k * d), np.log(w)
         logs = np.empty((z.shape[0], k))
         step = max(1, min(z.shape[0], _BLOCK_ELEMENTS // (k * d)))
         buffer = np.empty((step, k * d))  # one temporary for every block: no allocation per block
@@ -255,14 +256,16 @@ class LatentPrior:
         return logs
 
     def _whitening_factors(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per component ``L^-1`` ``(K, d, d)``, ``L^-1 mu`` ``(K, d)`` and ``log det Sigma + d log 2 pi``
-        ``(K,)``; computed once."""
+        """Per component ``L^-1`` as matrix-product columns ``(d, K, d)`` (``[j, k, i]`` = row i of
+        ``L_k^-1``, column j), ``L^-1 mu`` ``(K, d)`` and ``log det Sigma + d log 2 pi`` ``(K,)``;
+        computed once."""
         if not self._whitening:
             eye = np.broadcast_to(np.eye(self.dim), self.chol.shape)
             inverse = np.linalg.solve(self.chol, eye)  # triangular, positive diagonal: well defined
             shift = np.einsum("kij,kj->ki", inverse, self.means)
             logdet = 2.0 * np.log(np.diagonal(self.chol, axis1=1, axis2=2)).sum(axis=1)
-            self._whitening.append((inverse, shift, logdet + self.dim * np.log(2.0 * np.pi)))
+            columns = np.ascontiguousarray(inverse.transpose(2, 0, 1))
+            self._whitening.append((columns, shift, logdet + self.dim * np.log(2.0 * np.pi)))
         return self._whitening[0]  # threads racing here append equal tuples: the first one serves
 
     def _checked(self, z: Any) -> np.ndarray:
