@@ -189,14 +189,14 @@ class Repository:
         recover(self.root)
 
     def models(self) -> list[str]:
-        """Names of the aeserve models (encoder/decoder pairs with a config) in the repository."""
+        """Names of the aeserve models (encoder/decoder pairs with a config) in the repository, sorted."""
         names = []
         for d in sorted(self.root.iterdir()):
             if d.name.endswith(ENCODER_SUFFIX) and (d / CONFIG_FILENAME).is_file():
                 base = d.name[: -len(ENCODER_SUFFIX)]
                 if (self.root / (base + DECODER_SUFFIX) / CONFIG_FILENAME).is_file():
                     names.append(base)
-        return names
+        return sorted(names)    # by name: "a_b_encoder" sorts before "a_encoder", "a" before "a_b"
 
     def model(self, name: str) -> RepositoryModel:
         """Load one model's configs and card. ModelNotFoundError if absent; CardError/RepositoryError if malformed."""
@@ -218,9 +218,9 @@ class Repository:
         return RepositoryModel(name, self.root, enc_cfg, dec_cfg, card, versions)
 
     def classifiers(self) -> list[str]:
-        """Names ``<name>`` of the ``<name>_classifier`` models (with a config) in the repository."""
-        return [d.name[: -len(CLASSIFIER_SUFFIX)] for d in sorted(self.root.iterdir())
-                if d.name.endswith(CLASSIFIER_SUFFIX) and (d / CONFIG_FILENAME).is_file()]
+        """Names ``<name>`` of the ``<name>_classifier`` models (with a config) in the repository, sorted."""
+        return sorted(d.name[: -len(CLASSIFIER_SUFFIX)] for d in self.root.iterdir()
+                      if d.name.endswith(CLASSIFIER_SUFFIX) and (d / CONFIG_FILENAME).is_file())
 
     def classifier(self, name: str) -> RepositoryClassifier:
         """Load ``<name>_classifier``'s config and card. ModelNotFoundError if absent; CardError or

@@ -47,6 +47,12 @@ def test_new_model_then_next_versions(tmp_path):
     assert temp_dirs(repo) == []
 
 
+def test_models_are_listed_by_name_when_one_name_prefixes_another(tmp_path):
+    for name in ("m", "m_b", "a"):     # directory order: a_, m_b_decoder, m_b_encoder, m_decoder, ...
+        write_models(tmp_path, files(name))
+    assert Repository(tmp_path).models() == ["a", "m", "m_b"]
+
+
 def test_next_version_counts_every_numeric_dir(tmp_path):
     (tmp_path / "m_encoder" / "3").mkdir(parents=True)  # even without a model file: never reused
     (tmp_path / "m_decoder" / "1").mkdir(parents=True)
