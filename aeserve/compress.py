@@ -19,7 +19,7 @@ the header. The symbols are then coded by whichever method is smallest for this 
 =============  =====================================================================
 
 Rate and distortion on the MNIST test set (10k images), shipped checkpoints
-``export/checkpoints/mnist_vae.pt`` (conv VAE, 16-d, reconstruct PSNR 21.50 dB) and
+``export/checkpoints/mnist_vae_beta1.pt`` (conv VAE, 16-d, β = 1, reconstruct PSNR 21.50 dB) and
 ``mnist_dae.pt`` (conv DAE, 32-d, 20.96 dB); the coder chosen was ``rans-card`` every
 time, within 0.5% of the per-dimension empirical entropy:
 

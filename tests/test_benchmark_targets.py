@@ -37,8 +37,16 @@ def test_one_class_report_is_checked_and_the_exit_code_says_missed(bench, tmp_pa
     assert bench.main([str(path)]) == 0
 
 
+def test_likelihood_target_applies_to_beta_1_vaes_only(bench):
+    report = {"card": {"family": "vae", "latent_dim": 16, "likelihood": "bernoulli", "hparams": {"beta": 1.0}},
+              "data": {"name": "mnist"}, "sections": {"likelihood": {"nll_iwae": 97.5, "binarized": True}}}
+    assert [(t["metric"], t["met"]) for t in bench.targets(report)] == [("likelihood.nll_iwae", False)]
+    report["card"]["hparams"]["beta"] = 0.1
+    assert bench.targets(report) == []
+
+
 def test_shipped_results_are_reports_it_reads(bench):
     results = BENCHMARKS / "results"
-    for name in ("eval_mnist_vae.json", "one_class_mnist.json"):
+    for name in ("eval_mnist_vae.json", "eval_mnist_vae_beta1_nll1000.json", "one_class_mnist.json"):
         report = json.loads((results / name).read_text())
         assert bench.targets(report), name

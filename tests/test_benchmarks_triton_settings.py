@@ -41,7 +41,10 @@ def test_candidate_repo_changes_only_instances_and_delay(bench, shipped_reposito
         assert new.dynamic_batching.max_queue_delay_microseconds == 750
         assert (new.max_batch_size, list(new.dynamic_batching.preferred_batch_size), dict(new.parameters)) == \
                (old.max_batch_size, list(old.dynamic_batching.preferred_batch_size), dict(old.parameters))
-        assert (dst / graph / "1" / "model.onnx").read_bytes() == (shipped_repository / graph / "1" / "model.onnx").read_bytes()
+        graphs = sorted(p.relative_to(shipped_repository / graph) for p in (shipped_repository / graph).glob("*/model.onnx"))
+        assert graphs and sorted(p.relative_to(dst / graph) for p in (dst / graph).glob("*/model.onnx")) == graphs
+        for rel in graphs:
+            assert (dst / graph / rel).read_bytes() == (shipped_repository / graph / rel).read_bytes()
 
 
 def test_tree_cpu_counts_live_children(bench):

@@ -17,8 +17,8 @@ from aeserve.repository import CONFIG_FILENAME, Repository, card_from_config, pa
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "export" / "manifest.json"
-SHIPPED = ("mnist_vae", "mnist_dae", "mnist_ae2", "fashion_vae", "mnist_inpaint", "mnist_sr4")
-CLASSIFIERS = ("mnist_vae",)      # <name>_classifier models from `aeserve finetune`
+SHIPPED = ("mnist_vae", "mnist_vae_beta1", "mnist_dae", "mnist_ae2", "fashion_vae", "mnist_inpaint", "mnist_sr4")
+CLASSIFIERS = ("mnist_vae_beta1",)      # <name>_classifier models from `aeserve finetune`
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +98,12 @@ def test_cards(repo):
     vae = cards["mnist_vae"]
     assert (vae.family, vae.arch, vae.latent_dim, vae.dataset) == ("vae", "conv", 16, "mnist")
     assert {"test_mse", "test_elbo"} <= set(vae.metrics)
+    assert vae.hparams["beta"] == 0.1 and cards["mnist_vae_beta1"].hparams["beta"] == 1.0
     assert cards["mnist_dae"].family == "dae" and cards["mnist_ae2"].latent_dim == 2
     assert cards["fashion_vae"].family == "vae" and "fashion" in cards["fashion_vae"].dataset
     assert cards["mnist_inpaint"].restores == "inpaint" and cards["mnist_sr4"].restores == "upscale"
     assert cards["mnist_sr4"].get_json("restore.low_shapes") == [[1, 14, 14], [1, 7, 7]]
-    clf = repo.classifier("mnist_vae").card
+    clf = repo.classifier("mnist_vae_beta1").card
     assert clf.get("task") == "classifier" and clf.class_names == tuple(str(d) for d in range(10))
     assert clf.get("finetune.labels") == "100" and clf.metrics["test_accuracy"] >= 0.9
     for name, card in cards.items():

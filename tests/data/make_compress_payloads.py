@@ -2,6 +2,7 @@
 (format version 1), from the latents in compress_v1_inputs.npz. They are committed as bytes
 and must keep decoding: do not re-run this to "fix" a failing test
 (tests/test_compress_format_freeze.py) - a failure means old payloads no longer decode.
+The shipped card was mnist_vae version 1's; that model ships now as mnist_vae_beta1.
 
     python tests/data/make_compress_payloads.py     # writes tests/data/compress_v1_*
 """
@@ -32,8 +33,8 @@ TOY_VERSION = 3
 
 
 def main() -> None:
-    m = Repository(ROOT / "model_repository").model("mnist_vae")
-    cards = {"shipped": (m.card, int(m.versions[-1])), "toy": (TOY, TOY_VERSION)}
+    m = Repository(ROOT / "model_repository").model("mnist_vae_beta1")
+    cards = {"shipped": (m.card, 1), "toy": (TOY, TOY_VERSION)}
     mean, std = np.asarray(m.card.get_json("latent.mean")), np.asarray(m.card.get_json("latent.std"))
     rng = np.random.default_rng(20261202)
     i, j = np.meshgrid(np.arange(400), np.arange(4), indexing="ij")
