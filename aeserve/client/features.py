@@ -1,8 +1,8 @@
 """The encoder as a pretrained model, in ``aeserve.Client``: features and classify.
 
-    c = aeserve.Client(model="mnist_vae")
+    c = aeserve.Client(model="mnist_vae_beta1")
     f = c.features(x)             # (N, latent_dim): the encoder's code, the feature vector
-    p = c.classify(x)             # (N, K) class probabilities from mnist_vae_classifier
+    p = c.classify(x)             # (N, K) class probabilities from mnist_vae_beta1_classifier
     c.class_names                 # ["0", "1", ...] from the classifier's card
 """
 
