@@ -191,12 +191,12 @@ class Repository:
     def models(self) -> list[str]:
         """Names of the aeserve models (encoder/decoder pairs with a config) in the repository, sorted."""
         names = []
-        for d in sorted(self.root.iterdir()):
+        for d in self.root.iterdir():
             if d.name.endswith(ENCODER_SUFFIX) and (d / CONFIG_FILENAME).is_file():
                 base = d.name[: -len(ENCODER_SUFFIX)]
                 if (self.root / (base + DECODER_SUFFIX) / CONFIG_FILENAME).is_file():
                     names.append(base)
-        return sorted(names)    # by name: "a_b_encoder" sorts before "a_encoder", "a" before "a_b"
+        return sorted(names)    # by name, not directory: "a_b_encoder" sorts before "a_encoder"
 
     def model(self, name: str) -> RepositoryModel:
         """Load one model's configs and card. ModelNotFoundError if absent; CardError/RepositoryError if malformed."""
