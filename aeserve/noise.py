@@ -79,6 +79,8 @@ def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> n
 
 
 def _check_uint64(name: str, value: int) -> int:
+    if type(value) is int and 0 <= value < _U64:
+        return value
     value = check_int(value, name)
     if not 0 <= value < _U64:
         raise InputError(f"{name} must be in [0, 2**64), got {value}")
@@ -118,9 +120,7 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
     if count * blocks <= _PACKED_BLOCKS:
-        w = _philox_packed(seed, start, count, blocks)       # (4, count*blocks): words c0, c1, c2, c3
-        pairs = w.reshape(2, 2, -1).transpose(1, 2, 0)        # pair (c0, c1), then (c2, c3), per block
-        return _box_muller(pairs[0].ravel(), pairs[1].ravel()).reshape(count, blocks * 4)
+        return _normal_rows_packed(seed, start, count, blocks)
     rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
     c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
     c1 = rows & _MASK32
@@ -158,30 +158,75 @@ def _lanes(lanes: int, width: int = 1) -> int:
     return ((1 << (bits * lanes)) - 1) // ((1 << bits) - 1)
 
 
+@functools.lru_cache(maxsize=64)
+def _lane_keys(seed: int, lanes: int) -> tuple[tuple[int, int], ...]:
+    """The ten Philox round keys of ``seed``, each repeated in ``lanes`` 64-bit lanes."""
+    ones = _lanes(lanes)
+    return tuple((k0 * ones, k1 * ones) for k0, k1 in _key_schedule(seed & 0xFFFFFFFF, seed >> 32, 10))
+
+
+def _philox_lanes(seed: int, start: int, count: int, blocks: int) -> tuple[int, int, int, int]:
+    """Philox words c0, c1, c2, c3 of rows ``start..start+count-1`` (``blocks`` blocks each), each
+    a Python integer with one 64-bit lane per block (lane ``r * blocks + b``; values < 2**32):
+    the same arithmetic as ``_philox_inplace`` applied to every lane at once."""
+    m = count * blocks
+    mask = _lanes(m) * 0xFFFFFFFF
+    row_lane = 64 * blocks
+    c0 = _block_lanes(blocks) * _lanes(count, blocks)                          # block index per lane
+    if count == 1:
+        c1, c2 = (start & 0xFFFFFFFF) * _lanes(blocks), (start >> 32) * _lanes(blocks)
+    else:
+        c1 = c2 = 0
+        for r in range(count):                                                 # row's low / high word
+            row = start + r
+            c1 |= (row & 0xFFFFFFFF) << (row_lane * r)
+            c2 |= (row >> 32) << (row_lane * r)
+        c1 *= _lanes(blocks)
+        c2 *= _lanes(blocks)
+    c3 = 0
+    for k0, k1 in _lane_keys(seed, m):
+        p0, p1 = c0 * _M0_INT, c2 * _M1_INT      # 32x32 -> 64 bits: stays inside its lane
+        c0 = ((p1 >> 32) ^ c1 ^ k0) & mask
+        c2 = ((p0 >> 32) ^ c3 ^ k1) & mask
+        c1, c3 = p1 & mask, p0 & mask
+    return c0, c1, c2, c3
+
+
+@functools.lru_cache(maxsize=64)
+def _block_lanes(blocks: int) -> int:
+    """Block indices ``0..blocks-1`` in consecutive 64-bit lanes."""
+    return sum(b << (64 * b) for b in range(1, blocks))
+
+
 def _philox_packed(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    """The Philox words of rows ``start..start+count-1`` (``blocks`` blocks each) as ``(4, count*blocks)``
-    uint64 (rows c0, c1, c2, c3; values < 2**32), computed on Python integers with one 64-bit lane
-    per block: the same arithmetic as ``_philox_inplace`` applied to every lane at once."""
+    """``_philox_lanes`` as ``(4, count*blocks)`` uint64 (rows c0, c1, c2, c3)."""
+    nbytes = 8 * count * blocks
+    words = b"".join(c.to_bytes(nbytes, "little") for c in _philox_lanes(seed, start, count, blocks))
+    return np.frombuffer(words, "<u8").reshape(4, count * blocks)
+
+
+_MINUS2 = np.array(-2.0, np.float32)
+_BM_SCALE = np.array([[2.0**-32], [2.0**-32], [2.0 * np.pi * 2.0**-32], [2.0 * np.pi * 2.0**-32]], np.float32)
+
+
+def _normal_rows_packed(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
+    """``_normal_rows`` for small draws: the lane-packed Philox words, then ``_box_muller``'s
+    arithmetic on all four words at once (u1 from c0 + 1 and c2 + 1, theta from c1 and c3),
+    each transcendental function on one contiguous array. The same bits as the array path."""
     m = count * blocks
     ones = _lanes(m)
-    mask = ones * 0xFFFFFFFF
-    row_lane = 64 * blocks
-    c0 = sum(b << (64 * b) for b in range(1, blocks)) * _lanes(count, blocks)   # block index per lane
-    c1 = c2 = 0
-    for r in range(count):                                                     # row's low / high word
-        row = start + r
-        c1 |= (row & 0xFFFFFFFF) << (row_lane * r)
-        c2 |= (row >> 32) << (row_lane * r)
-    c1 *= _lanes(blocks)
-    c2 *= _lanes(blocks)
-    c3 = 0
-    for k0, k1 in _key_schedule(seed & 0xFFFFFFFF, seed >> 32, 10):
-        p0, p1 = c0 * _M0_INT, c2 * _M1_INT      # 32x32 -> 64 bits: stays inside its lane
-        c0 = ((p1 >> 32) ^ c1 ^ (k0 * ones)) & mask
-        c2 = ((p0 >> 32) ^ c3 ^ (k1 * ones)) & mask
-        c1, c3 = p1 & mask, p0 & mask
-    words = b"".join(c.to_bytes(8 * m, "little") for c in (c0, c1, c2, c3))
-    return np.frombuffer(words, "<u8").reshape(4, m)
+    c0, c1, c2, c3 = _philox_lanes(seed, start, count, blocks)
+    words = b"".join(c.to_bytes(8 * m, "little") for c in (c0 + ones, c2 + ones, c1, c3))
+    f = np.frombuffer(words, "<u8").reshape(4, m).astype(np.float32)
+    f *= _BM_SCALE                                   # rows: u1 of pair 0, u1 of pair 1, theta 0, theta 1
+    r = np.log(f[:2])
+    r *= _MINUS2
+    np.sqrt(r, out=r)
+    trig = np.empty((2, 2, m), np.float32)          # (cos, sin) x pair x block
+    np.cos(f[2:], out=trig[0])
+    np.sin(f[2:], out=trig[1])
+    trig *= r
+    return trig.transpose(2, 1, 0).reshape(count, blocks * 4)   # per block: pair 0 (r cos, r sin), pair 1
 
 
 def check_seed(seed: int) -> int:

@@ -100,7 +100,7 @@ class LatentPrior:
     means: np.ndarray
     chol: np.ndarray
     labels: np.ndarray | None = None
-    _samplers: dict[int | None, tuple[np.ndarray, np.ndarray]] = field(
+    _samplers: dict[int | None, tuple[np.ndarray | None, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
     _whitening: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list, init=False, repr=False, compare=False)
 
@@ -321,19 +321,25 @@ class LatentPrior:
         """The unrestricted mixture draw for noise rows ``eps`` ``(N, dim + 1)``: ``mu_c + T L_c eps[:, :dim]``,
         component ``c`` (of ``label``'s components, or all) picked by ``eps[:, dim]``; ``(N, dim)`` float32."""
         idx, cuts = self._sampler(label)
+        d = self.dim
         eps = eps.astype(np.float64)
-        comp = idx[np.searchsorted(cuts, eps[:, self.dim], side="right")]
-        spread = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :self.dim])
-        return (self.means[comp] + float(temperature) * spread).astype(np.float32)
+        comp = np.searchsorted(cuts, eps[:, d], side="right")
+        if idx is not None:
+            comp = idx[comp]
+        z = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :d])
+        if temperature != 1.0:  # T * spread, then + mu: the same operations whatever T
+            z *= float(temperature)
+        z += self.means[comp]
+        return z.astype(np.float32)
 
-    def _sampler(self, label: int | None) -> tuple[np.ndarray, np.ndarray]:
-        """The components of ``label`` (None: all) and the normal quantiles of their cumulative
+    def _sampler(self, label: int | None) -> tuple[np.ndarray | None, np.ndarray]:
+        """The components of ``label`` (None: all, as None) and the normal quantiles of their cumulative
         weights, which pick a component from one N(0, 1) draw; computed once per label."""
         cached = self._samplers.get(label)
         if cached is None:
             idx, w = self._subset(label)
             cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
-            cached = self._samplers[label] = (idx, cuts)
+            cached = self._samplers[label] = (None if label is None else idx, cuts)
         return cached
 
 

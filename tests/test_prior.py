@@ -134,6 +134,30 @@ def test_sampling_is_counter_based_and_follows_the_mixture():
     np.testing.assert_allclose(np.bincount(comp, minlength=3) / 20000, p.weights, atol=0.02)
 
 
+def _plain_mixture_draw(p: LatentPrior, eps: np.ndarray, temperature: float, label: int | None) -> np.ndarray:
+    """The module docstring's draw written plainly: component by the normal quantiles of the
+    cumulative weights of ``label``'s components, then ``mu_c + T * L_c eps`` in float64, to float32."""
+    from statistics import NormalDist
+
+    idx = np.arange(p.n_components) if label is None else np.flatnonzero(p.labels == label)
+    w = p.weights[idx] / p.weights[idx].sum()
+    cuts = np.array([NormalDist().inv_cdf(min(max(c, 1e-12), 1 - 1e-12)) for c in np.cumsum(w)[:-1]])
+    e = eps.astype(np.float64)
+    comp = idx[np.searchsorted(cuts, e[:, p.dim], side="right")]
+    return (p.means[comp] + float(temperature) * np.einsum("nij,nj->ni", p.chol[comp], e[:, :p.dim])).astype(np.float32)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.7, 0.0])
+@pytest.mark.parametrize("label", [None, 1])
+@pytest.mark.parametrize("count", [1, 3, 300])
+def test_mixture_draw_equals_the_plain_formula_bit_for_bit(temperature, label, count):
+    p = make_prior(k=5, d=6, labels=True, seed=2)
+    eps = noise.standard_normal(11, 40, count, p.dim + 1)
+    got = p.sample_from_noise(eps, temperature=temperature, label=label)
+    want = _plain_mixture_draw(p, eps, temperature, label)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))
+
+
 def test_temperature_and_labels():
     p = make_prior(k=3, labels=True)
     at_zero = p.sample(1, 0, 50, temperature=0.0)
