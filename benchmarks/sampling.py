@@ -18,12 +18,17 @@ thread, for:
   (``busy+run``: the same with a plain Python busy loop as long as the sample instead).
 
 Imports ``aeserve`` from wherever Python finds it, so pointing ``PYTHONPATH`` at an older
-checkout measures that code with this script. No assertions.
+checkout measures that code with this script. ``--baseline CHECKOUT`` instead loads that
+checkout's ``aeserve`` beside this one (as the package ``aeserve_baseline``) and times the
+noise and sample rows of both in alternating rounds in this one process (medians over the
+rounds), so the machine's drift moves both alike; the ratio is baseline time / this time.
+No assertions.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -98,8 +103,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--calls", type=int, default=300)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--out", default=None, help="write the results as JSON here")
+    p.add_argument("--baseline", default=None, help="an older checkout whose noise and prior are timed alongside")
     a = p.parse_args(argv)
     repo = Path(a.repo) if a.repo else default_repository()
+    if a.baseline:
+        return compare(Path(a.baseline), repo, a.models.split(","), a.calls, max(a.rounds, 9), a.out)
     res = {"aeserve": str(Path(aeserve.__file__).parent), "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
            "models": {m: measure(m, repo, a.calls, a.rounds) for m in a.models.split(",")}}
     res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
@@ -109,6 +117,58 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"{model:<12} {name:<34} {us:>9.1f} us")
     if a.out:
         Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def load_baseline(checkout: Path):
+    """The ``aeserve`` package of ``checkout``, imported as ``aeserve_baseline`` (its relative
+    imports stay inside it)."""
+    init = checkout / "aeserve" / "__init__.py"
+    spec = importlib.util.spec_from_file_location("aeserve_baseline", init, submodule_search_locations=[str(init.parent)])
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"no aeserve package in {checkout}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["aeserve_baseline"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def compare(checkout: Path, repo: Path, models: list[str], calls: int, rounds: int, out: str | None) -> dict:
+    """Noise and sample rows of this code and of ``checkout``'s, in alternating rounds."""
+    base = load_baseline(checkout)
+    base_noise = importlib.import_module("aeserve_baseline.noise")
+    base_prior = importlib.import_module("aeserve_baseline.prior")
+    res: dict = {"aeserve": str(Path(aeserve.__file__).parent), "baseline": str(Path(base.__file__).parent),
+                 "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()), "models": {}}
+    for model in models:
+        with aeserve.Client(repository=repo, model=model) as c:
+            prior = c.prior
+        if prior is None:
+            raise SystemExit(f"{model} has no fitted prior")
+        old = base_prior.LatentPrior(prior.weights, prior.means, prior.chol, prior.labels)
+        d = prior.dim
+        rows: dict = {}
+        for n in (1, 16):
+            for name, new_fn, old_fn in (
+                    (f"noise({n})", lambda n=n: noise.standard_normal(0, 0, n, d + 1),
+                     lambda n=n: base_noise.standard_normal(0, 0, n, d + 1)),
+                    (f"sample({n})", lambda n=n: prior.sample(0, 0, n), lambda n=n: old.sample(0, 0, n))):
+                assert np.array_equal(new_fn(), old_fn()), f"{name}: the two checkouts draw different numbers"
+                now, before = [], []
+                for _ in range(rounds):
+                    now.append(per_call_us(new_fn, calls, 1))
+                    before.append(per_call_us(old_fn, calls, 1))
+                rows[name] = {"now_us": statistics.median(now), "baseline_us": statistics.median(before)}
+        res["models"][model] = rows
+    res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"aeserve from {res['aeserve']}, baseline from {res['baseline']}; load average {res['load_start']} "
+          f"at start, {res['load_end']} at end; medians of {rounds} alternating rounds of {calls} calls")
+    for model, rows in res["models"].items():
+        for name, r in rows.items():
+            print(f"{model:<12} {name:<12} {r['now_us']:>8.1f} us   baseline {r['baseline_us']:>8.1f} us   "
+                  f"x{r['baseline_us'] / r['now_us']:.2f}")
+    if out:
+        Path(out).write_text(json.dumps(res, indent=2) + "\n")
     return res
 
 
