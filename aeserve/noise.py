@@ -12,7 +12,8 @@ j // 4)``: the same seed gives the same row whatever ``count``, chunking or ``di
 Small draws (up to ``_PACKED_BLOCKS`` blocks: a few rows of a small latent) compute the
 Philox words of all blocks at once on Python integers, each block a 64-bit lane of one big
 integer (a 32x32-bit product fits its lane, so one big multiply does every lane; no
-per-call array overhead); larger ones use uint64 arrays. Both give the same words, bit for bit.
+per-call array overhead; the round keys of a seed are kept) and then Box-Muller on all four
+words of every block at once; larger ones use uint64 arrays. Both give the same numbers, bit for bit.
 The Philox words are exact on every platform; Box-Muller runs in float32 (log/cos/sin),
 so values may differ in the last bit between CPUs with different SIMD math, never more.
 """
