@@ -23,7 +23,10 @@ printed with them). Rows:
    same mixture by hand (``bare_mixture``: ``rng.choice`` of components, ``rng.standard_normal``,
    ``mu + L eps``; numpy's sequential generator, not counter-based) before the same bare
    session: ``client/bare-mixture`` is the Client's cost over hand-written code doing the same
-   work, so the difference between the two rows is what the prior's sampling costs.
+   work, so the difference between the two rows is what the prior's sampling costs. A VAE with
+   a fitted prior has a fourth contender, ``generate(n, prior="standard")`` (the Client's
+   counter-based N(0, I), the bare session's distribution): ``client-standard/bare`` is the
+   Client's cost with the mixture taken out.
 2. ``graph share of SGEMM peak``: each graph's embedded throughput at n = ``--big``
    (``Client.encode`` / ``Client.decode``) in FLOP/s over the numpy float32 matmul peak
    measured next to it. FLOPs are those of the function the graph computes, counted from its
@@ -133,11 +136,14 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
         zs = {n: np.random.default_rng(1).standard_normal((n, dim), dtype=np.float32) for n in ns} \
             if op == "decode" else {}
         prior = c.prior if op == "generate" else None
+        standard = prior is not None and c.card.is_vae
         for n in ns:
             client_fn = (lambda n=n: c.generate(n, seed=0)) if op == "generate" else (lambda n=n: c.decode(zs[n]))
             fns = [client_fn, lambda n=n: bare(n)]
             if prior is not None:
                 fns.append(lambda n=n: bare(n, bare_mixture(prior, rng, n)))
+            if standard:
+                fns.append(lambda n=n: c.generate(n, seed=0, prior="standard"))
             for f in fns:
                 f()
             times: list[list[float]] = [[] for _ in fns]
@@ -153,6 +159,9 @@ def client_vs_bare(model: str, repo: Path, ns: list[int], big: int, seconds: flo
             if prior is not None:
                 tm = pick(times[2])
                 out[n].update(bare_mixture_per_s=n / tm, ratio_mixture=tm / tc)
+            if standard:
+                ts = pick(times[3])
+                out[n].update(client_standard_per_s=n / ts, ratio_standard=tb / ts)
     return out
 
 
@@ -275,10 +284,11 @@ def print_table(res: dict, big: int, clients: int) -> None:
         for n, key in ((1, "client_bare_1"), (16, "client_bare_16"), (big, "client_bare_big")):
             v, op = r["client_bare"][n]["ratio"], r["client_bare"][n].get("op", "generate")
             print(f"{model + f' client/bare {op}({n})':<46}{v:>10.2f}{TARGETS[key]:>9.2f}{ok(v, TARGETS[key])}")
-        for n in (1, 16, big):
-            v = r["client_bare"][n].get("ratio_mixture")
-            if v is not None:
-                print(f"{model + f' client/bare-mixture generate({n})':<46}{v:>10.2f}")
+        for key, label in (("ratio_mixture", "client/bare-mixture"), ("ratio_standard", "client-standard/bare")):
+            for n in (1, 16, big):
+                v = r["client_bare"][n].get(key)
+                if v is not None:
+                    print(f"{model + f' {label} generate({n})':<46}{v:>10.2f}")
         for role, g in r["graphs"].items():
             label = f"{model} {role} share of SGEMM peak ({g['mflop_per_image']:.2f} MFLOP)"
             print(f"{label:<46}{g['share']:>10.0%}{TARGETS['graph_share']:>9.0%}{ok(g['share'], TARGETS['graph_share'])}"

@@ -22,8 +22,8 @@ thread, for:
 Imports ``aeserve`` from wherever Python finds it, so pointing ``PYTHONPATH`` at an older
 checkout measures that code with this script. ``--baseline CHECKOUT`` instead loads that
 checkout's ``aeserve`` beside this one (as the package ``aeserve_baseline``) and times the
-noise and sample rows of both in alternating rounds in this one process (medians over the
-rounds), so the machine's drift moves both alike; the ratio is baseline time / this time.
+noise and sample rows of both in alternating rounds in this one process (medians over at
+least 9 rounds), so the machine's drift moves both alike; the ratio is baseline time / this time.
 No assertions.
 """
 

@@ -25,7 +25,7 @@ def test_perf_table_small_run(tmp_path):
     dec_mflop = 2 * (16 * 256 + 256 * 3136 + 64 * 32 * 16 * 49 + 32 * 1 * 16 * 196) / 1e6
     for row in ("mnist_ae2 client/bare generate(1)", "mnist_vae client/bare generate(512)",
                 f"mnist_vae decoder share of SGEMM peak ({dec_mflop:.2f} MFLOP)", "conv decoder time by operator",
-                "load average", "mnist_vae client/bare-mixture generate(16)"):
+                "load average", "mnist_vae client/bare-mixture generate(16)", "mnist_vae client-standard/bare generate(1)"):
         assert row in text, text
     data = json.loads(out.read_text())
     assert data["block"] == 4 and "blocks of 4 calls" in text
@@ -33,4 +33,7 @@ def test_perf_table_small_run(tmp_path):
     assert abs(g["mflop_per_image"] - 2 * (784 * 512 + 512 * 256 + 256 * 2) / 1e6) < 1e-9   # hidden 512,256, latent 2
     mix = data["models"]["mnist_vae"]["client_bare"]["16"]
     assert mix["ratio_mixture"] == pytest.approx(mix["client_per_s"] / mix["bare_mixture_per_s"]) and mix["ratio_mixture"] > 0
+    assert mix["ratio_standard"] == pytest.approx(mix["client_standard_per_s"] / mix["bare_per_s"])
+    assert "ratio_standard" not in data["models"]["mnist_ae2"]["client_bare"]["16"]   # not a VAE: no standard prior
+    assert "mnist_ae2 client-standard/bare" not in text
     assert "ConvTranspose" not in data["op_shares"] and abs(sum(data["op_shares"].values()) - 1) < 1e-9
