@@ -199,13 +199,6 @@ def _block_lanes(blocks: int) -> int:
     return sum(b << (64 * b) for b in range(1, blocks))
 
 
-def _philox_packed(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    """``_philox_lanes`` as ``(4, count*blocks)`` uint64 (rows c0, c1, c2, c3)."""
-    nbytes = 8 * count * blocks
-    words = b"".join(c.to_bytes(nbytes, "little") for c in _philox_lanes(seed, start, count, blocks))
-    return np.frombuffer(words, "<u8").reshape(4, count * blocks)
-
-
 _MINUS2 = np.array(-2.0, np.float32)
 _BM_SCALE = np.array([[2.0**-32], [2.0**-32], [2.0 * np.pi * 2.0**-32], [2.0 * np.pi * 2.0**-32]], np.float32)
 

@@ -327,7 +327,7 @@ class LatentPrior:
         if idx is not None:
             comp = idx[comp]
         z = np.einsum("nij,nj->ni", self.chol[comp], eps[:, :d])
-        if temperature != 1.0:  # T * spread, then + mu: the same operations whatever T
+        if temperature != 1.0:  # times 1 changes no bit: skipped
             z *= float(temperature)
         z += self.means[comp]
         return z.astype(np.float32)

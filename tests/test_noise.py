@@ -91,13 +91,19 @@ def test_standard_normal_edge_cases():
             check_seed(bad)
 
 
+def _packed_words(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
+    """The small-draw path's Philox lanes as ``(4, count*blocks)`` words (rows c0, c1, c2, c3)."""
+    from aeserve.noise import _philox_lanes
+
+    lanes = _philox_lanes(seed, start, count, blocks)
+    return np.array([[(c >> (64 * i)) & 0xFFFFFFFFFFFFFFFF for i in range(count * blocks)] for c in lanes], np.uint64)
+
+
 def test_packed_philox_matches_known_answer():
     """The small-draw path's Philox: seed 0, row 0, block 0 is the all-zero counter and key;
     with more lanes, each lane is the block function of its own counter."""
-    from aeserve.noise import _philox_packed
-
-    assert _philox_packed(0, 0, 1, 1)[:, 0].tolist() == KAT[0][2]
-    w = _philox_packed(2**64 - 1, 2**32 - 1, 2, 3)          # rows 2**32-1 and 2**32: the high word changes
+    assert _packed_words(0, 0, 1, 1)[:, 0].tolist() == KAT[0][2]
+    w = _packed_words(2**64 - 1, 2**32 - 1, 2, 3)          # rows 2**32-1 and 2**32: the high word changes
     counters = np.array([[b, r & 0xFFFFFFFF, r >> 32, 0] for r in (2**32 - 1, 2**32) for b in range(3)], np.uint32)
     assert np.array_equal(w.T, philox4x32(counters, (0xFFFFFFFF, 0xFFFFFFFF)))
 
