@@ -27,6 +27,8 @@ def check_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     The message reads ``"{name} must be an integer >= {minimum}{detail}, got {value!r}"``
     (``in [min, max]`` when both bounds are given); raises ``error``.
     """
+    if type(value) is int and (minimum is None or value >= minimum) and (maximum is None or value <= maximum):
+        return value   # the common case, checked without the isinstance chain
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
             or (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         if minimum is not None and maximum is not None:

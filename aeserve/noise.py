@@ -51,9 +51,7 @@ def _key_schedule(k0: int, k1: int, rounds: int) -> list[tuple[int, int]]:
 def _philox_inplace(c0, c1, c2, c3, k0: int, k1: int, rounds: int) -> None:
     """Philox4x32 rounds on four uint64 word arrays (values < 2**32), in place."""
     p0, p1 = np.empty_like(c0), np.empty_like(c0)
-    for r in range(rounds):
-        if r:
-            k0, k1 = (k0 + _W0) & 0xFFFFFFFF, (k1 + _W1) & 0xFFFFFFFF
+    for k0, k1 in _key_schedule(k0, k1, rounds):
         np.multiply(c0, _M0, out=p0)  # 32x32 -> 64 bits: exact in uint64
         np.multiply(c2, _M1, out=p1)
         np.right_shift(p1, _S32, out=c0)
@@ -80,8 +78,6 @@ def philox4x32(counter: np.ndarray, key: tuple[int, int], rounds: int = 10) -> n
 
 
 def _check_uint64(name: str, value: int) -> int:
-    if type(value) is int and 0 <= value < _U64:
-        return value
     value = check_int(value, name)
     if not 0 <= value < _U64:
         raise InputError(f"{name} must be in [0, 2**64), got {value}")
@@ -120,36 +116,46 @@ def standard_normal(seed: int, start: int, count: int, dim: int) -> np.ndarray:
 
 def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
-    if count * blocks <= _PACKED_BLOCKS:
-        return _normal_rows_packed(seed, start, count, blocks)
-    rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
-    c0 = np.tile(np.arange(blocks, dtype=np.uint64), count)
-    c1 = rows & _MASK32
-    c2 = rows >> _S32
-    c3 = np.zeros_like(c0)
-    _philox_inplace(c0, c1, c2, c3, seed & 0xFFFFFFFF, seed >> 32, 10)
-    out = np.empty((rows.size, 4), np.float32)   # per block: pair (c0, c1), then pair (c2, c3)
-    _box_muller(c0, c1, out[:, :2])
-    _box_muller(c2, c3, out[:, 2:])
-    return out.reshape(count, blocks * 4)
+    m = count * blocks
+    if m <= _PACKED_BLOCKS:
+        lanes = _philox_lanes(seed, start, count, blocks)
+        packed = b"".join(lanes[i].to_bytes(8 * m, "little") for i in _BM_ORDER)
+        words = np.frombuffer(bytearray(packed), "<u8").reshape(4, m)
+    else:
+        words = np.empty((4, m), np.uint64)          # rows in _BM_ORDER: c0, c2, c1, c3
+        rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
+        words[0] = np.tile(np.arange(blocks, dtype=np.uint64), count)
+        np.right_shift(rows, _S32, out=words[1])
+        np.bitwise_and(rows, _MASK32, out=words[2])
+        words[3] = 0
+        _philox_inplace(words[0], words[2], words[1], words[3], seed & 0xFFFFFFFF, seed >> 32, 10)
+    return _box_muller(words).reshape(count, blocks * 4)
 
 
-def _box_muller(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """Box-Muller on word pairs ``(a[i], b[i])`` in float32: ``(len(a), 2)`` normals
-    ``r cos(theta), r sin(theta)`` with u1 = (a+1)/2**32 in (0, 1], theta = 2 pi b/2**32
-    (written into ``out`` when given). The transcendental functions run on contiguous
-    temporaries, so an element's value does not depend on the array it came in."""
-    u1 = (a + np.uint64(1)).astype(np.float32)
-    u1 *= np.float32(2.0**-32)
-    theta = b.astype(np.float32)
-    theta *= np.float32(2.0 * np.pi * 2.0**-32)
-    r = np.log(u1)
-    r *= np.float32(-2.0)
+_BM_ORDER = (0, 2, 1, 3)   # Box-Muller reads the words c0, c2 (its u1 words), then c1, c3 (its theta words)
+_ONE = np.uint64(1)
+_MINUS2 = np.array(-2.0, np.float32)
+_BM_SCALE = np.array([[2.0**-32], [2.0**-32], [2.0 * np.pi * 2.0**-32], [2.0 * np.pi * 2.0**-32]], np.float32)
+
+
+def _box_muller(words: np.ndarray) -> np.ndarray:
+    """Box-Muller in float32 on the Philox words ``(4, m)`` uint64 of ``m`` blocks, rows c0, c2, c1,
+    c3 (``_BM_ORDER``; the first two rows get + 1 in place): ``(m, 4)`` normals, per block
+    ``r cos(theta), r sin(theta)`` of the pair (c0, c1), then of (c2, c3), with u1 = (a + 1) / 2**32
+    in (0, 1] and theta = 2 pi b / 2**32. Each transcendental function runs on one contiguous
+    array, so an element's value does not depend on the array it came in."""
+    m = words.shape[1]
+    words[:2] += _ONE
+    f = words.astype(np.float32)
+    f *= _BM_SCALE                                   # rows: u1 of pair 0, u1 of pair 1, theta 0, theta 1
+    r = np.log(f[:2])
+    r *= _MINUS2
     np.sqrt(r, out=r)
-    out = np.empty((a.shape[0], 2), np.float32) if out is None else out
-    np.multiply(r, np.cos(theta), out=out[:, 0])
-    np.multiply(r, np.sin(theta), out=out[:, 1])
-    return out
+    trig = np.empty((2, 2, m), np.float32)          # (cos, sin) x pair x block
+    np.cos(f[2:], out=trig[0])
+    np.sin(f[2:], out=trig[1])
+    trig *= r
+    return trig.transpose(2, 1, 0).reshape(m, 4)
 
 
 @functools.lru_cache(maxsize=256)
@@ -197,30 +203,6 @@ def _philox_lanes(seed: int, start: int, count: int, blocks: int) -> tuple[int, 
 def _block_lanes(blocks: int) -> int:
     """Block indices ``0..blocks-1`` in consecutive 64-bit lanes."""
     return sum(b << (64 * b) for b in range(1, blocks))
-
-
-_MINUS2 = np.array(-2.0, np.float32)
-_BM_SCALE = np.array([[2.0**-32], [2.0**-32], [2.0 * np.pi * 2.0**-32], [2.0 * np.pi * 2.0**-32]], np.float32)
-
-
-def _normal_rows_packed(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
-    """``_normal_rows`` for small draws: the lane-packed Philox words, then ``_box_muller``'s
-    arithmetic on all four words at once (u1 from c0 + 1 and c2 + 1, theta from c1 and c3),
-    each transcendental function on one contiguous array. The same bits as the array path."""
-    m = count * blocks
-    ones = _lanes(m)
-    c0, c1, c2, c3 = _philox_lanes(seed, start, count, blocks)
-    words = b"".join(c.to_bytes(8 * m, "little") for c in (c0 + ones, c2 + ones, c1, c3))
-    f = np.frombuffer(words, "<u8").reshape(4, m).astype(np.float32)
-    f *= _BM_SCALE                                   # rows: u1 of pair 0, u1 of pair 1, theta 0, theta 1
-    r = np.log(f[:2])
-    r *= _MINUS2
-    np.sqrt(r, out=r)
-    trig = np.empty((2, 2, m), np.float32)          # (cos, sin) x pair x block
-    np.cos(f[2:], out=trig[0])
-    np.sin(f[2:], out=trig[1])
-    trig *= r
-    return trig.transpose(2, 1, 0).reshape(count, blocks * 4)   # per block: pair 0 (r cos, r sin), pair 1
 
 
 def check_seed(seed: int) -> int:

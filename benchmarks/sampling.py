@@ -46,6 +46,11 @@ from aeserve.ort_session import cpu_session, session_options, usable_cores
 from aeserve.repository import Repository, default_repository
 
 
+def load() -> str:
+    """The load averages (1, 5, 15 min), one decimal each."""
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def per_call_us(fn, calls: int, rounds: int) -> float:
     """Best over ``rounds`` of the median time of ``calls`` back-to-back calls, in microseconds."""
     best = float("inf")
@@ -127,9 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
     repo = Path(a.repo) if a.repo else default_repository()
     if a.baseline:
         return compare(Path(a.baseline), repo, a.models.split(","), a.calls, max(a.rounds, 9), a.out)
-    res = {"aeserve": str(Path(aeserve.__file__).parent), "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+    res = {"aeserve": str(Path(aeserve.__file__).parent), "load_start": load(),
            "models": {m: measure(m, repo, a.calls, a.rounds) for m in a.models.split(",")}}
-    res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    res["load_end"] = load()
     print(f"aeserve from {res['aeserve']}; load average {res['load_start']} at start, {res['load_end']} at end")
     for model, rows in res["models"].items():
         for name, us in rows.items():
@@ -158,7 +163,7 @@ def compare(checkout: Path, repo: Path, models: list[str], calls: int, rounds: i
     base_noise = importlib.import_module("aeserve_baseline.noise")
     base_prior = importlib.import_module("aeserve_baseline.prior")
     res: dict = {"aeserve": str(Path(aeserve.__file__).parent), "baseline": str(Path(base.__file__).parent),
-                 "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()), "models": {}}
+                 "load_start": load(), "models": {}}
     for model in models:
         with aeserve.Client(repository=repo, model=model) as c:
             prior = c.prior
@@ -179,7 +184,7 @@ def compare(checkout: Path, repo: Path, models: list[str], calls: int, rounds: i
                     before.append(per_call_us(old_fn, calls, 1))
                 rows[name] = {"now_us": statistics.median(now), "baseline_us": statistics.median(before)}
         res["models"][model] = rows
-    res["load_end"] = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    res["load_end"] = load()
     print(f"aeserve from {res['aeserve']}, baseline from {res['baseline']}; load average {res['load_start']} "
           f"at start, {res['load_end']} at end; medians of {rounds} alternating rounds of {calls} calls")
     for model, rows in res["models"].items():

@@ -50,9 +50,6 @@ class GenerationOps(ClientBase):
             return noise.standard_normal(seed, s, count, dim) * t
 
         chunk = self._info.max_batch_size
-        if n <= chunk:  # one chunk: one draw, no windows to share between threads
-            return self._map(n, lambda s, e: self._conn.runtime.decode(self.model, draw(s, e - s)),
-                             desc="generate")[0]
         latents = LatentWindows(draw, n, chunk * max(1, LATENT_WINDOW // chunk))
 
         def work(s: int, e: int) -> np.ndarray:
