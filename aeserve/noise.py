@@ -118,34 +118,33 @@ def _normal_rows(seed: int, start: int, count: int, blocks: int) -> np.ndarray:
     """Rows ``start..start+count-1`` as (count, 4*blocks) float32 (Philox words, then Box-Muller)."""
     m = count * blocks
     if m <= _PACKED_BLOCKS:
-        lanes = _philox_lanes(seed, start, count, blocks)
-        packed = b"".join(lanes[i].to_bytes(8 * m, "little") for i in _BM_ORDER)
-        words = np.frombuffer(bytearray(packed), "<u8").reshape(4, m)
+        c0, c1, c2, c3 = _philox_lanes(seed, start, count, blocks)
+        ones = _lanes(m)
+        packed = b"".join(c.to_bytes(8 * m, "little") for c in (c0 + ones, c2 + ones, c1, c3))
+        words = np.frombuffer(packed, "<u8").reshape(4, m)
     else:
-        words = np.empty((4, m), np.uint64)          # rows in _BM_ORDER: c0, c2, c1, c3
+        words = np.empty((4, m), np.uint64)          # rows c0, c2, c1, c3
         rows = np.repeat(np.uint64(start) + np.arange(count, dtype=np.uint64), blocks)
         words[0] = np.tile(np.arange(blocks, dtype=np.uint64), count)
         np.right_shift(rows, _S32, out=words[1])
         np.bitwise_and(rows, _MASK32, out=words[2])
         words[3] = 0
         _philox_inplace(words[0], words[2], words[1], words[3], seed & 0xFFFFFFFF, seed >> 32, 10)
+        words[:2] += np.uint64(1)
     return _box_muller(words).reshape(count, blocks * 4)
 
 
-_BM_ORDER = (0, 2, 1, 3)   # Box-Muller reads the words c0, c2 (its u1 words), then c1, c3 (its theta words)
-_ONE = np.uint64(1)
 _MINUS2 = np.array(-2.0, np.float32)
 _BM_SCALE = np.array([[2.0**-32], [2.0**-32], [2.0 * np.pi * 2.0**-32], [2.0 * np.pi * 2.0**-32]], np.float32)
 
 
 def _box_muller(words: np.ndarray) -> np.ndarray:
-    """Box-Muller in float32 on the Philox words ``(4, m)`` uint64 of ``m`` blocks, rows c0, c2, c1,
-    c3 (``_BM_ORDER``; the first two rows get + 1 in place): ``(m, 4)`` normals, per block
-    ``r cos(theta), r sin(theta)`` of the pair (c0, c1), then of (c2, c3), with u1 = (a + 1) / 2**32
-    in (0, 1] and theta = 2 pi b / 2**32. Each transcendental function runs on one contiguous
-    array, so an element's value does not depend on the array it came in."""
+    """Box-Muller in float32 on the Philox words of ``m`` blocks, given as ``(4, m)`` uint64 rows
+    c0 + 1, c2 + 1, c1, c3: ``(m, 4)`` normals, per block ``r cos(theta), r sin(theta)`` of the
+    pair (c0, c1), then of (c2, c3), with u1 = (a + 1) / 2**32 in (0, 1] and theta = 2 pi b / 2**32.
+    Each transcendental function runs on one contiguous array, so an element's value does not
+    depend on the array it came in."""
     m = words.shape[1]
-    words[:2] += _ONE
     f = words.astype(np.float32)
     f *= _BM_SCALE                                   # rows: u1 of pair 0, u1 of pair 1, theta 0, theta 1
     r = np.log(f[:2])
