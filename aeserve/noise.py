@@ -179,16 +179,13 @@ def _philox_lanes(seed: int, start: int, count: int, blocks: int) -> tuple[int, 
     mask = _lanes(m) * 0xFFFFFFFF
     row_lane = 64 * blocks
     c0 = _block_lanes(blocks) * _lanes(count, blocks)                          # block index per lane
-    if count == 1:
-        c1, c2 = (start & 0xFFFFFFFF) * _lanes(blocks), (start >> 32) * _lanes(blocks)
-    else:
-        c1 = c2 = 0
-        for r in range(count):                                                 # row's low / high word
-            row = start + r
-            c1 |= (row & 0xFFFFFFFF) << (row_lane * r)
-            c2 |= (row >> 32) << (row_lane * r)
-        c1 *= _lanes(blocks)
-        c2 *= _lanes(blocks)
+    c1 = c2 = 0
+    for r in range(count):                                                     # row's low / high word
+        row = start + r
+        c1 |= (row & 0xFFFFFFFF) << (row_lane * r)
+        c2 |= (row >> 32) << (row_lane * r)
+    c1 *= _lanes(blocks)
+    c2 *= _lanes(blocks)
     c3 = 0
     for k0, k1 in _lane_keys(seed, m):
         p0, p1 = c0 * _M0_INT, c2 * _M1_INT      # 32x32 -> 64 bits: stays inside its lane
